@@ -1,0 +1,1 @@
+"""scalecloud command line: typer commands, rich rendering and the one error boundary."""

@@ -1,0 +1,98 @@
+"""The ``scalecloud`` command: the typer app, global options and the one error boundary."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+from scalecloud.infra.errors import ScalecloudError
+
+app = typer.Typer(
+    name="scalecloud",
+    help=(
+        "Scale an ML experiment from a laptop to a cluster with one command.\n\n"
+        "Examples:\n\n"
+        "  scalecloud up --workers 2            # a local Dask cluster\n\n"
+        "  scalecloud submit kmeans --set n_blocks=20\n\n"
+        "  scalecloud submit my_experiment.py   # Client() inside connects to the cluster\n\n"
+        "  scalecloud down\n\n"
+        "  scalecloud run gridsearch            # up, submit and down in one"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="rich",
+)
+
+_debug = False
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"scalecloud {version('scalecloud')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="SCALECLOUD_DEBUG", help="Show tracebacks of errors.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """Scale an ML experiment from a laptop to a cluster with one command."""
+    global _debug
+    _debug = debug
+
+
+def _register() -> None:
+    from scalecloud.cli import cluster_cmds, submit_cmds
+
+    cluster_cmds.register(app)
+    submit_cmds.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: run the app and turn every error into one line and an exit code."""
+    import click
+
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except ScalecloudError as exc:
+        _report(exc, exc.message, exc.hint)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _report(None, "interrupted", None)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _report(None, "interrupted", None)
+        sys.exit(130)
+    except Exception as exc:
+        _report(
+            exc, f"unexpected {type(exc).__name__}: {exc}", "run with --debug for the traceback"
+        )
+        sys.exit(1)
+
+
+def _report(exc: BaseException | None, message: str, hint: str | None) -> None:
+    from scalecloud.cli.render import err, print_error
+
+    if exc is not None and (_debug or os.environ.get("SCALECLOUD_DEBUG") == "1"):
+        err.print_exception()
+    print_error(message, hint)

@@ -1,0 +1,145 @@
+"""Everything scalecloud shows on a terminal: events, errors, cluster and result tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from scalecloud.infra.provider import ClusterInfo, Event
+from scalecloud.infra.spec import format_duration, format_size
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def print_json(data: Any) -> None:
+    """JSON on stdout, nothing else, so that it pipes into jq."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def print_error(message: str, hint: str | None) -> None:
+    err.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False)
+    if hint:
+        err.print(f"[yellow]Hint:[/] {hint}", markup=True, highlight=False)
+
+
+class EventView:
+    """Shows library events: steps as lines, task progress as a live bar."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("[bold blue]tasks"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[workers]} workers"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=quiet,
+        )
+        self.task: Any = None
+
+    def __enter__(self) -> EventView:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def __call__(self, event: Event) -> None:
+        if self.quiet:
+            return
+        if event.kind == "progress":
+            data = event.data
+            if self.task is None:
+                self.task = self.progress.add_task("tasks", total=None, workers=0)
+            self.progress.update(
+                self.task, completed=data["done"], total=max(data["total"], data["done"], 1),
+                workers=data["workers"],
+            )  # fmt: skip
+        elif event.kind == "warning":
+            self.progress.console.print(f"[yellow]Warning:[/] {event.message}")
+        elif event.message:
+            self.progress.console.print(f"[dim]→ {event.message}[/]")
+
+
+def cluster_table(info: ClusterInfo) -> Table:
+    """The detailed view of one cluster."""
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    state_style = {"running": "green", "dead": "red"}.get(info.state, "yellow")
+    data = info.to_dict()
+    mode = f"adaptive {info.adapt[0]}:{info.adapt[1]}" if info.adapt else "fixed"
+    rows = [
+        ("cluster", info.name),
+        ("provider", info.provider),
+        ("state", f"[{state_style}]{info.state}[/]"),
+        ("scheduler", info.scheduler_address),
+        ("dashboard", info.dashboard_url or "-"),
+        ("workers", f"{len(info.workers)} ({mode})"),
+        ("threads", str(data["threads"])),
+        ("memory", format_size(data["memory"]) if data["memory"] else "-"),
+        ("uptime", format_duration(time.time() - info.created)),
+        ("idle timeout", format_duration(info.idle_timeout)),
+    ]
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def clusters_table(infos: list[ClusterInfo]) -> Table:
+    table = Table(title="clusters")
+    for column in ("name", "provider", "state", "workers", "scheduler", "uptime"):
+        table.add_column(column)
+    for info in infos:
+        table.add_row(
+            info.name, info.provider, info.state, str(len(info.workers)),
+            info.scheduler_address, format_duration(time.time() - info.created),
+        )  # fmt: skip
+    return table
+
+
+def dead_hint(info: ClusterInfo) -> str:
+    return (
+        f"the processes of cluster {info.name!r} are gone; clean up with: "
+        f"scalecloud down --name {info.name}"
+    )
+
+
+def result_tables(outcome: Any) -> list[Table]:
+    """The results of a run: a summary table, then the workload's own tables."""
+    summary = Table(title=f"{outcome.name} — {outcome.status}", show_header=False)
+    summary.add_column(style="bold")
+    summary.add_column()
+    for label, value in outcome.result.summary if outcome.result else []:
+        summary.add_row(label, value)
+    summary.add_row("seed", str(outcome.seed))
+    summary.add_row("duration", f"{outcome.duration_s:.2f} s")
+    tables = [summary]
+    for title, rows in (outcome.result.tables if outcome.result else {}).items():
+        if not rows:
+            continue
+        table = Table(title=title)
+        for column in rows[0]:
+            table.add_column(
+                column, justify="right" if isinstance(rows[0][column], (int, float)) else "left"
+            )
+        for row in rows:
+            table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
+        tables.append(table)
+    return tables

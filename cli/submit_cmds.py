@@ -1,0 +1,186 @@
+"""Workload commands: submit, run, workloads."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+from typing import Annotated, Any
+
+import typer
+from scalecloud.cli import options as opt
+from scalecloud.infra.errors import ScalecloudError
+
+
+def _show_outcome(outcome: Any, cluster: str, as_json: bool) -> None:
+    from scalecloud.cli.render import out, print_json, result_tables
+
+    if as_json:
+        print_json(dict(outcome.to_dict(), cluster=cluster))
+        return
+    if outcome.result is None:
+        style = "green" if outcome.exit_code == 0 else "red"
+        out.print(
+            f"[{style}]{outcome.name} {outcome.status}[/] (exit code {outcome.exit_code}, "
+            f"{outcome.duration_s:.2f} s, seed {outcome.seed})"
+        )
+        return
+    for table in result_tables(outcome):
+        out.print(table)
+
+
+def submit(
+    workload: opt.WorkloadArg,
+    args: opt.ScriptArgs = None,
+    settings: opt.SetOpt = None,
+    seed: opt.SeedOpt = None,
+    name: opt.NameOpt = None,
+    as_json: opt.JsonOpt = False,
+) -> None:
+    """Run a workload or a Python script on a running cluster, with live progress.
+
+    A script runs with DASK_SCHEDULER_ADDRESS set, so a plain Client() inside it
+    connects to the cluster; its output streams through and its exit code is kept.
+
+    Examples:
+
+      scalecloud submit kmeans --set n_blocks=500 --seed 0
+
+      scalecloud submit gridsearch --set data=reviews.csv --set text_column=body
+
+      scalecloud submit my_experiment.py -- --epochs 3
+    """
+    from scalecloud.cli.render import EventView
+    from scalecloud.infra.provider import resolve_cluster
+    from scalecloud.workloads.runner import WorkloadRequest, execute, prepare
+
+    prepared = prepare(WorkloadRequest(workload, tuple(settings or ()), seed, tuple(args or ())))
+    provider, cluster = resolve_cluster(name)
+    info = provider.status(cluster)
+    assert info is not None
+    with EventView(quiet=as_json) as view:
+        outcome = execute(prepared, info, view)
+    _show_outcome(outcome, cluster, as_json)
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
+
+
+def run(
+    workload: opt.WorkloadArg,
+    args: opt.ScriptArgs = None,
+    settings: opt.SetOpt = None,
+    seed: opt.SeedOpt = None,
+    provider: opt.ProviderOpt = "local",
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", "-n", help="Cluster name. Default: run-<random>.", show_default=False
+        ),
+    ] = None,
+    workers: opt.WorkersOpt = 2,
+    threads_per_worker: opt.ThreadsOpt = 1,
+    memory_per_worker: opt.MemoryOpt = None,
+    adapt: opt.AdaptOpt = None,
+    idle_timeout: opt.IdleOpt = "1h",
+    port: opt.PortOpt = 0,
+    dashboard_port: opt.DashboardPortOpt = 0,
+    as_json: opt.JsonOpt = False,
+) -> None:
+    """Start a cluster, run a workload on it, then tear it down, whatever happens.
+
+    Teardown is guaranteed on success, on failure and on Ctrl-C.
+
+    Examples:
+
+      scalecloud run kmeans
+
+      scalecloud run gridsearch --workers 4 --set cv=3
+
+      scalecloud run my_experiment.py --adapt 1:4
+    """
+    from scalecloud.cli.cluster_cmds import build_spec
+    from scalecloud.cli.render import EventView, err
+    from scalecloud.infra.provider import get_provider
+    from scalecloud.workloads.runner import WorkloadRequest, execute, prepare
+
+    prepared = prepare(WorkloadRequest(workload, tuple(settings or ()), seed, tuple(args or ())))
+    spec = build_spec(
+        provider, name or f"run-{secrets.token_hex(3)}", workers, threads_per_worker,
+        memory_per_worker, adapt, idle_timeout, port, dashboard_port, owner_pid=os.getpid(),
+    )  # fmt: skip
+    backend = get_provider(spec.provider)
+    if backend.status(spec.name) is not None:
+        raise ScalecloudError(
+            f"a cluster named {spec.name!r} already exists, and run would tear it down",
+            f"use: scalecloud submit {workload} --name {spec.name}, or choose another --name",
+        )
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with EventView(quiet=as_json) as view:
+            try:
+                info = backend.up(spec, view)
+                outcome = execute(prepared, info, view)
+            finally:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                if not as_json:
+                    err.print(f"[dim]→ tearing down {spec.name!r}[/]")
+                backend.down(spec.name, view)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, previous)
+    _show_outcome(outcome, spec.name, as_json)
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    del signum, frame  # Unused.
+    raise KeyboardInterrupt
+
+
+def workloads(as_json: opt.JsonOpt = False) -> None:
+    """List the built-in workloads with their parameters and defaults.
+
+    Example:
+
+      scalecloud workloads --json
+    """
+    from rich.table import Table
+    from scalecloud.cli.render import out, print_json
+    from scalecloud.workloads.core import Param
+    from scalecloud.workloads.registry import WORKLOADS
+
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": w.name, "summary": w.summary, "notes": w.notes,
+                    "params": [
+                        {"name": p.name, "kind": p.kind, "default": Param.format(p.default), "help": p.help}
+                        for p in w.params
+                    ],
+                }
+                for w in WORKLOADS.values()
+            ]
+        )  # fmt: skip
+        return
+    for w in WORKLOADS.values():
+        table = Table(
+            title=f"[bold]{w.name}[/]: {w.summary}", title_justify="left", caption=w.notes or None
+        )
+        for column in ("parameter", "type", "default", "meaning"):
+            table.add_column(column)
+        for p in w.params:
+            table.add_row(p.name, p.kind, Param.format(p.default), p.help)
+        out.print(table)
+    out.print(
+        "Or a script: [bold]scalecloud submit path/to/script.py[/] "
+        "(a plain Client() in it connects to the cluster)."
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(submit)
+    app.command(context_settings={"allow_interspersed_args": True})(run)
+    app.command()(workloads)

@@ -1,0 +1,1 @@
+"""Cluster lifecycle: the Provider protocol, one module per provider, state and specs."""

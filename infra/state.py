@@ -1,0 +1,102 @@
+"""The per-user state directory: cluster records, written atomically under a lock."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from scalecloud.infra.errors import ScalecloudError
+
+HOME_ENV = "SCALECLOUD_HOME"
+LOCK_TIMEOUT_S = 30.0
+
+
+def state_home() -> Path:
+    """The state directory: ``$SCALECLOUD_HOME`` or the platform's user data directory.
+
+    Nothing is created here; writers create what they need.
+    """
+    override = os.environ.get(HOME_ENV)
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_data_path
+
+    return user_data_path("scalecloud", appauthor=False)
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path) -> Any | None:
+    """The parsed file, or None if it is missing or unreadable (a torn or foreign file)."""
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+class StateStore:
+    """Cluster records under ``<home>/clusters/<name>.json``, one lock for all writers."""
+
+    def __init__(self, home: Path | None = None) -> None:
+        self.home = home or state_home()
+
+    @property
+    def clusters_dir(self) -> Path:
+        return self.home / "clusters"
+
+    def record_path(self, name: str) -> Path:
+        return self.clusters_dir / f"{name}.json"
+
+    def log_path(self, name: str) -> Path:
+        return self.clusters_dir / f"{name}.log"
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Serialise read-modify-write sequences across processes."""
+        from filelock import FileLock, Timeout
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        try:
+            with FileLock(str(self.home / "state.lock"), timeout=LOCK_TIMEOUT_S):
+                yield
+        except Timeout as exc:
+            raise ScalecloudError(
+                f"the state directory {self.home} stayed locked for {LOCK_TIMEOUT_S:.0f}s",
+                "another scalecloud command is still running; wait for it or end it",
+            ) from exc
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        return read_json(self.record_path(name))
+
+    def put(self, name: str, record: dict[str, Any]) -> None:
+        write_json_atomic(self.record_path(name), record)
+
+    def remove(self, name: str) -> None:
+        self.record_path(name).unlink(missing_ok=True)
+        self.log_path(name).unlink(missing_ok=True)
+
+    def names(self) -> list[str]:
+        if not self.clusters_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.clusters_dir.glob("*.json"))
+
+    def records(self) -> list[dict[str, Any]]:
+        return [r for r in (self.get(n) for n in self.names()) if r is not None]

@@ -1,0 +1,187 @@
+"""Workload definitions: typed parameters, ``--set key=value`` parsing, and results."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scalecloud.infra.errors import ScalecloudError
+
+KINDS = ("int", "float", "str", "bool", "floats", "strs", "ngrams", "path")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One settable parameter of a workload.
+
+    ``kind`` is one of :data:`KINDS`; lists are written comma-separated, n-gram ranges
+    as ``1-1,1-2``. ``minimum`` bounds numbers (and every number of a list).
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    minimum: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    def parse(self, text: str) -> Any:
+        try:
+            value = self._convert(text)
+        except (ValueError, TypeError):
+            raise ScalecloudError(
+                f"invalid value {text!r} for {self.name}: expected {self.describe_kind()}",
+                f"e.g. --set {self.name}={self.format(self.default)}",
+            ) from None
+        self.check(value)
+        return value
+
+    def _convert(self, text: str) -> Any:
+        text = text.strip()
+        if self.kind == "int":
+            return int(text)
+        if self.kind == "float":
+            value = float(text)
+            if not math.isfinite(value):
+                raise ValueError(text)
+            return value
+        if self.kind == "bool":
+            if text.lower() in _TRUE | _FALSE:
+                return text.lower() in _TRUE
+            raise ValueError(text)
+        if self.kind == "floats":
+            return tuple(float(part) for part in _split(text))
+        if self.kind == "strs":
+            return tuple(_split(text))
+        if self.kind == "ngrams":
+            pairs = []
+            for part in _split(text):
+                low, high = part.split("-")
+                pairs.append((int(low), int(high)))
+            return tuple(pairs)
+        if self.kind == "path":
+            if not text:
+                raise ValueError(text)
+            return str(Path(text).expanduser())
+        return text
+
+    def check(self, value: Any) -> None:
+        numbers: list[float] = []
+        if self.kind in ("int", "float"):
+            numbers = [value]
+        elif self.kind == "floats":
+            numbers = list(value)
+        elif self.kind == "ngrams":
+            numbers = [n for pair in value for n in pair]
+            if any(low > high for low, high in value):
+                raise ScalecloudError(
+                    f"invalid n-gram range in {self.name}: the lower end exceeds the upper one",
+                    f"e.g. --set {self.name}=1-1,1-2",
+                )
+        if self.kind in ("floats", "strs", "ngrams") and not value:
+            raise ScalecloudError(
+                f"{self.name} needs at least one value", f"e.g. --set {self.name}=..."
+            )
+        if self.minimum is not None and any(n < self.minimum for n in numbers):
+            raise ScalecloudError(
+                f"{self.name} must be >= {self.format(self.minimum)}, got {self.format(value)}",
+                f"e.g. --set {self.name}={self.format(self.default)}",
+            )
+        if self.choices is not None:
+            values = value if isinstance(value, tuple) else (value,)
+            bad = [v for v in values if v not in self.choices]
+            if bad:
+                raise ScalecloudError(
+                    f"invalid value {bad[0]!r} for {self.name}",
+                    f"choose from: {', '.join(self.choices)}",
+                )
+
+    def describe_kind(self) -> str:
+        return {
+            "int": "an integer",
+            "float": "a number",
+            "str": "text",
+            "bool": "true or false",
+            "floats": "comma-separated numbers",
+            "strs": "comma-separated words",
+            "ngrams": "n-gram ranges like 1-1,1-2",
+            "path": "a file path",
+        }[self.kind]
+
+    @staticmethod
+    def format(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, tuple):
+            if value and isinstance(value[0], tuple):
+                return ",".join(f"{a}-{b}" for a, b in value)
+            return ",".join(Param.format(v) for v in value)
+        if isinstance(value, float):
+            return f"{value:g}"
+        return str(value)
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@dataclass
+class WorkloadResult:
+    """What a workload hands back: metrics for records, rows for the summary table,
+    and tables (lists of flat dicts) such as the top grid-search candidates."""
+
+    metrics: dict[str, Any]
+    summary: list[tuple[str, str]] = field(default_factory=list)
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+RunFn = Callable[..., WorkloadResult]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A built-in workload: its parameters and where its ``run`` function lives.
+
+    ``run(client, params, seed, on_event) -> WorkloadResult`` imports what it needs
+    when called; nothing heavy loads with the registry.
+    """
+
+    name: str
+    summary: str
+    params: tuple[Param, ...]
+    target: str
+    notes: str = ""
+
+    def param(self, key: str) -> Param:
+        for param in self.params:
+            if param.name == key:
+                return param
+        raise ScalecloudError(
+            f"unknown parameter {key!r} for workload {self.name}",
+            f"known: {', '.join(p.name for p in self.params)} (see: scalecloud workloads)",
+        )
+
+    def resolve(self, settings: list[str] | tuple[str, ...]) -> dict[str, Any]:
+        """Defaults overridden by ``key=value`` settings, every value checked."""
+        params = {p.name: p.default for p in self.params}
+        for setting in settings:
+            key, sep, text = setting.partition("=")
+            if not sep or not key.strip():
+                raise ScalecloudError(
+                    f"invalid setting {setting!r}", "write --set key=value, e.g. --set n_blocks=20"
+                )
+            params[key.strip()] = self.param(key.strip()).parse(text)
+        return params
+
+    def load(self) -> RunFn:
+        module_name, func = self.target.split(":")
+        run: RunFn = getattr(importlib.import_module(module_name), func)
+        return run

@@ -1,0 +1,20 @@
+"""The built-in workloads, by name."""
+
+from __future__ import annotations
+
+from scalecloud.infra.errors import ScalecloudError
+from scalecloud.workloads import gridsearch, kmeans
+from scalecloud.workloads.core import Workload
+
+WORKLOADS: dict[str, Workload] = {w.name: w for w in (kmeans.WORKLOAD, gridsearch.WORKLOAD)}
+
+
+def get_workload(name: str) -> Workload:
+    try:
+        return WORKLOADS[name]
+    except KeyError:
+        raise ScalecloudError(
+            f"unknown workload {name!r}",
+            f"choose one of: {', '.join(WORKLOADS)}, or give a path to a .py script "
+            "(see: scalecloud workloads)",
+        ) from None

@@ -1,0 +1,188 @@
+"""Run a workload on a cluster: validate the request, connect, execute, report.
+
+Validation (``prepare``) happens before anything connects or runs, so bad input never
+leaves anything behind. The library never prints: progress flows through ``on_event``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.provider import ClusterInfo, Event, EventFn
+from scalecloud.workloads.core import Workload, WorkloadResult
+from scalecloud.workloads.registry import get_workload
+
+CONNECT_TIMEOUT_S = 15
+
+
+@dataclass(frozen=True)
+class WorkloadRequest:
+    """What the user asked to run: a workload name or a script path, its settings."""
+
+    target: str
+    settings: tuple[str, ...] = ()
+    seed: int | None = None
+    args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    """A validated request: the workload (or script), its resolved parameters and seed."""
+
+    name: str
+    seed: int
+    params: dict[str, Any]
+    workload: Workload | None = None
+    script: Path | None = None
+    args: tuple[str, ...] = ()
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended; ``exit_code`` is the command's."""
+
+    name: str
+    seed: int
+    params: dict[str, Any]
+    status: str
+    exit_code: int
+    duration_s: float
+    result: WorkloadResult | None = None
+    worker_counts: list[tuple[float, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workload": self.name,
+            "seed": self.seed,
+            "params": {k: _jsonable(v) for k, v in self.params.items()},
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "duration_s": round(self.duration_s, 3),
+            "metrics": self.result.metrics if self.result else None,
+            "tables": self.result.tables if self.result else {},
+            "worker_counts": self.worker_counts,
+        }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def looks_like_script(target: str) -> bool:
+    return target.endswith(".py") or os.sep in target or Path(target).is_file()
+
+
+def prepare(request: WorkloadRequest) -> PreparedRun:
+    """Check the request completely before anything runs."""
+    seed = request.seed if request.seed is not None else secrets.randbelow(2**31)
+    if request.seed is not None and not 0 <= request.seed < 2**32:
+        raise ScalecloudError(f"--seed must be 0 to 2**32-1, got {request.seed}", "e.g. --seed 42")
+    if looks_like_script(request.target):
+        path = Path(request.target).expanduser()
+        if not path.is_file():
+            raise ScalecloudError(
+                f"script {request.target} does not exist",
+                "give the path of a Python file, or a workload name (see: scalecloud workloads)",
+            )
+        if request.settings:
+            raise ScalecloudError(
+                "--set applies to built-in workloads, not to scripts",
+                f"pass arguments to the script after it: scalecloud submit {request.target} ARG ...",
+            )
+        return PreparedRun(
+            path.name,
+            seed,
+            {"script": str(path.resolve())},
+            script=path.resolve(),
+            args=request.args,
+        )
+    workload = get_workload(request.target)
+    if request.args:
+        raise ScalecloudError(
+            f"unexpected arguments {' '.join(request.args)!r} for workload {workload.name}",
+            "set parameters with --set key=value",
+        )
+    return PreparedRun(workload.name, seed, workload.resolve(request.settings), workload=workload)
+
+
+def quiet_dask_logs() -> None:
+    """Keep Dask's connection chatter off the user's terminal."""
+    for name in ("distributed", "distributed.client", "distributed.comm", "distributed.core"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def execute(run: PreparedRun, cluster: ClusterInfo, on_event: EventFn) -> RunOutcome:
+    """Run a prepared workload or script on ``cluster``; returns how it ended.
+
+    A failure inside the workload raises; KeyboardInterrupt propagates after the
+    script (if any) is stopped.
+    """
+    if not cluster.running:
+        raise ScalecloudError(
+            f"cluster {cluster.name!r} is {cluster.state}",
+            f"clean it up with: scalecloud down --name {cluster.name}; then scalecloud up",
+        )
+    if run.script is not None:
+        return _run_script(run, cluster, on_event)
+    return _run_builtin(run, cluster, on_event)
+
+
+def _run_builtin(run: PreparedRun, cluster: ClusterInfo, on_event: EventFn) -> RunOutcome:
+    from distributed import Client
+    from scalecloud.workloads.progress import ProgressMonitor
+
+    assert run.workload is not None
+    quiet_dask_logs()
+    start = time.perf_counter()
+    on_event(Event("step", f"connecting to {cluster.scheduler_address}"))
+    try:
+        client = Client(cluster.scheduler_address, timeout=CONNECT_TIMEOUT_S)
+    except OSError as exc:
+        raise ScalecloudError(
+            f"could not reach the scheduler of {cluster.name!r} at {cluster.scheduler_address}",
+            f"check it with: scalecloud status --name {cluster.name}",
+        ) from exc
+    with client:
+        monitor = ProgressMonitor(client, on_event)
+        with monitor:
+            result = run.workload.load()(client, run.params, run.seed, on_event)
+    return RunOutcome(
+        run.name, run.seed, run.params, "succeeded", 0, time.perf_counter() - start,
+        result, monitor.worker_counts,
+    )  # fmt: skip
+
+
+def _run_script(run: PreparedRun, cluster: ClusterInfo, on_event: EventFn) -> RunOutcome:
+    assert run.script is not None
+    env = dict(os.environ)
+    env.update(
+        DASK_SCHEDULER_ADDRESS=cluster.scheduler_address,
+        SCALECLOUD_CLUSTER=cluster.name,
+        SCALECLOUD_SEED=str(run.seed),
+    )
+    on_event(Event("step", f"running {run.script.name} on {cluster.scheduler_address}"))
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, str(run.script), *run.args], env=env)
+    try:
+        code = proc.wait()
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
+    status = "succeeded" if code == 0 else "failed"
+    return RunOutcome(run.name, run.seed, run.params, status, code, time.perf_counter() - start)
