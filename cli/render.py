@@ -13,7 +13,7 @@ from scalecloud.infra.provider import ClusterInfo, Event
 from scalecloud.infra.spec import format_duration, format_size
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(data: Any) -> None:
@@ -23,9 +23,13 @@ def print_json(data: Any) -> None:
 
 
 def print_error(message: str, hint: str | None) -> None:
-    err.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False)
+    """One line: the error, then the hint that fixes it."""
+    from rich.markup import escape
+
+    line = f"[bold red]Error:[/] {escape(message)}"
     if hint:
-        err.print(f"[yellow]Hint:[/] {hint}", markup=True, highlight=False)
+        line += f" [yellow]Hint:[/] {escape(hint)}"
+    err.print(line)
 
 
 class EventView:

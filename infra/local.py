@@ -156,10 +156,9 @@ class LocalProvider:
         sid = int(record["pid"])
         if _supervisor_alive(record):
             on_event(Event("step", f"stopping the scheduler and workers of {name!r}"))
-            try:
+            # An unreachable scheduler is fine: the session is ended by signals below.
+            with suppress(Exception):
                 call_scheduler(record["scheduler_address"], "scalecloud_stop", timeout=5.0)
-            except Exception:  # unreachable: the session is ended by signals below
-                pass
             deadline = time.monotonic() + STOP_TIMEOUT_S
             while session_processes(sid) and time.monotonic() < deadline:
                 time.sleep(0.1)

@@ -1,0 +1,87 @@
+"""Shared fixtures: an isolated state directory per test and a CLI runner by subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from scalecloud.infra.local import session_processes
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> object:
+        return json.loads(self.out)
+
+
+class Cli:
+    """Runs ``scalecloud`` in a subprocess with its own SCALECLOUD_HOME."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SCALECLOUD_")}
+        self.env.update(SCALECLOUD_HOME=str(home), COLUMNS="200", NO_COLOR="1")
+
+    def __call__(self, *args: str, timeout: float = 240, check: bool = False) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "scalecloud.cli", *args],
+            env=self.env, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+        result = Result(proc.returncode, proc.stdout, proc.stderr)
+        if check:
+            assert result.code == 0, (
+                f"scalecloud {' '.join(args)} failed:\n{result.err}\n{result.out}"
+            )
+        return result
+
+    def popen(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "scalecloud.cli", *args],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def records(self) -> list[str]:
+        clusters = self.home / "clusters"
+        return sorted(p.name for p in clusters.glob("*.json")) if clusters.is_dir() else []
+
+    def sessions(self) -> list[int]:
+        """Supervisor pids of every cluster record, for leak checks."""
+        pids = []
+        for name in self.records():
+            pids.append(json.loads((self.home / "clusters" / name).read_text())["pid"])
+        return pids
+
+    def cleanup(self) -> None:
+        sessions = self.sessions()
+        self("down", "--all", timeout=120)
+        for sid in sessions:
+            for pid in session_processes(sid):
+                os.kill(pid, 9)
+
+
+def make_cli(path: Path) -> Iterator[Cli]:
+    cli = Cli(path)
+    yield cli
+    cli.cleanup()
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    """A CLI with a fresh, empty state directory; every cluster is torn down after."""
+    yield from make_cli(tmp_path / "home")
+
+
+@pytest.fixture(scope="module")
+def module_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    """One state directory shared by a module's tests (one cluster for many tests)."""
+    yield from make_cli(tmp_path_factory.mktemp("home"))
