@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -132,10 +133,37 @@ class Supervisor:
                 await asyncio.wait_for(self.stopping.wait(), timeout=0.5)
 
     async def close(self) -> None:
+        """Close the workers and the scheduler, then end any child process left."""
+        from distributed.core import Status
+
         adaptive = getattr(self.cluster, "_adaptive", None)
         if adaptive is not None:
             adaptive.stop()
-        await self.cluster.close(timeout=30)
+        try:
+            if self.cluster.scheduler.status in (Status.closing, Status.closed):
+                # The scheduler closed itself (idle timeout): the cluster cannot reach it
+                # any more, so close the nannies one by one.
+                for worker in list(self.cluster.workers.values()):
+                    with suppress(Exception):
+                        await asyncio.wait_for(worker.close(), timeout=10)
+            else:
+                await self.cluster.close(timeout=30)
+        except Exception as exc:  # whatever failed, the children are ended below
+            logger.warning("closing the cluster failed: %s: %s", type(exc).__name__, exc)
+        _end_children()
+
+
+def _end_children(timeout: float = 5.0) -> None:
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        with suppress(psutil.NoSuchProcess):
+            child.terminate()
+    _, alive = psutil.wait_procs(children, timeout=timeout)
+    for child in alive:
+        with suppress(psutil.NoSuchProcess):
+            child.kill()
 
 
 def _forget(spec: ClusterSpec) -> None:

@@ -26,7 +26,7 @@ DEFAULT_IDLE_TIMEOUT = 3600.0
 
 def validate_name(name: str) -> str:
     """A cluster name that is also a valid Kubernetes and Pulumi stack name."""
-    if not _NAME_RE.match(name):
+    if not _NAME_RE.fullmatch(name):
         raise ScalecloudError(
             f"invalid cluster name {name!r}",
             "use 1-40 lowercase letters, digits and dashes, starting and ending "
@@ -55,13 +55,14 @@ def parse_duration(text: str, *, what: str = "duration") -> float | None:
     if raw in ("0", "off", "none", "never", ""):
         return None
     if re.fullmatch(r"\d+(\.\d+)?", raw):
-        return float(raw)
+        return float(raw) or None
     parts = _DURATION_RE.findall(raw)
     if not parts or _DURATION_RE.sub("", raw).strip():
         raise ScalecloudError(
             f"invalid {what} {text!r}", "write e.g. 30m, 1h, 90s or 0 for no limit"
         )
-    return sum(float(number) * _SECONDS[unit.lower()] for number, unit in parts)
+    seconds = sum(float(number) * _SECONDS[unit.lower()] for number, unit in parts)
+    return seconds or None
 
 
 def parse_adapt(text: str) -> tuple[int, int]:

@@ -45,10 +45,10 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path) -> Any | None:
-    """The parsed file, or None if it is missing or unreadable (a torn or foreign file)."""
+    """The parsed file, or None if it is missing or unreadable (torn, foreign, a folder)."""
     try:
         return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
         return None
 
 

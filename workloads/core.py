@@ -37,7 +37,7 @@ class Param:
         except (ValueError, TypeError):
             raise ScalecloudError(
                 f"invalid value {text!r} for {self.name}: expected {self.describe_kind()}",
-                f"e.g. --set {self.name}={self.format(self.default)}",
+                f"e.g. --set {self.name}={self.format(self.default) if self.default is not None else '...'}",
             ) from None
         self.check(value)
         return value
@@ -56,7 +56,10 @@ class Param:
                 return text.lower() in _TRUE
             raise ValueError(text)
         if self.kind == "floats":
-            return tuple(float(part) for part in _split(text))
+            values = tuple(float(part) for part in _split(text))
+            if not all(math.isfinite(v) for v in values):
+                raise ValueError(text)
+            return values
         if self.kind == "strs":
             return tuple(_split(text))
         if self.kind == "ngrams":
