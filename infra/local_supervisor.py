@@ -59,7 +59,7 @@ class Supervisor:
             name=self.spec.name,
             n_workers=self.spec.initial_workers,
             threads_per_worker=self.spec.threads_per_worker,
-            memory_limit=self.spec.memory_per_worker or "auto",
+            memory_limit=self.spec.memory_per_worker or default_memory(self.spec),
             processes=True,
             host="127.0.0.1",
             scheduler_port=self.spec.port,
@@ -164,6 +164,17 @@ def _end_children(timeout: float = 5.0) -> None:
     for child in alive:
         with suppress(psutil.NoSuchProcess):
             child.kill()
+
+
+def default_memory(spec: ClusterSpec) -> int:
+    """Dask's per-thread share of the machine, but never more than the machine's memory
+    split across the most workers planned (so --adapt 1:8 does not promise 8x)."""
+    import psutil
+
+    total = psutil.virtual_memory().total
+    cores = os.cpu_count() or 1
+    planned = max(spec.adapt[1] if spec.adapt else spec.workers, 1)
+    return int(min(total * min(1.0, spec.threads_per_worker / cores), total / planned))
 
 
 def _forget(spec: ClusterSpec) -> None:
