@@ -49,7 +49,9 @@ def get_provider_name_check(provider: str) -> None:
 def describe_up(info: ClusterInfo) -> str:
     threads = info.spec.threads_per_worker
     count = len(info.workers)
-    size = f"{count} worker{'s' if count != 1 else ''} × {threads} thread{'s' if threads != 1 else ''}"
+    size = (
+        f"{count} worker{'s' if count != 1 else ''} × {threads} thread{'s' if threads != 1 else ''}"
+    )
     if info.workers:
         size += f", {format_size(info.workers[0].memory_limit)} each"
     if info.adapt:

@@ -1,0 +1,363 @@
+"""scalecloud's distributed KMeans: data stays on the workers, only k×d sums travel.
+
+Each worker holds one *partition*: the rows of its share of the blocks, concatenated. A
+Lloyd pass is one task per partition, running scikit-learn's compiled Lloyd kernel over
+it; the client receives k×d sums and k counts per partition and does the M-step. The
+algorithm, convergence rule (strict label convergence, else total squared center shift <= tol × mean feature variance), empty
+cluster relocation and final E-step follow scikit-learn's ``_kmeans_single_lloyd``, so
+the same initial centers give the same iterations and inertia.
+
+Partitions either keep their rows in memory or, for data larger than the cluster's
+memory, keep only the block seeds and regenerate the rows in every pass.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+CHUNK_ROWS = 32_768
+
+
+class Partition:
+    """One worker's rows: in memory (``x``) or regenerated from their blocks in each pass."""
+
+    def __init__(self, make: Callable[[int], Any], block_ids: list[int], keep: bool) -> None:
+        import numpy as np
+
+        self.make = make
+        self.block_ids = block_ids
+        self.x = None
+        # Labels of the last pass and a spare buffer, swapped each pass (state on the worker).
+        self.labels: Any = None
+        self._spare: Any = None
+        self._ones: Any = None
+        n = 0
+        total = None
+        mean = None
+        m2 = None
+        xx = 0.0
+        parts = []
+        for rows in self._generate():
+            # Chan et al.'s pairwise update keeps the variance exact enough for tol.
+            b_n, b_mean = len(rows), rows.mean(0)
+            b_m2 = ((rows - b_mean) ** 2).sum(0)
+            if total is None:
+                mean, m2 = b_mean, b_m2
+            else:
+                delta = b_mean - mean
+                mean = mean + delta * b_n / (n + b_n)
+                m2 = m2 + b_m2 + delta**2 * n * b_n / (n + b_n)
+            total = True
+            n += b_n
+            xx += float(np.einsum("ij,ij->", rows, rows))
+            if keep:
+                parts.append(rows)
+        if keep:
+            self.x = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self.n, self.mean, self.m2, self.xx = n, mean, m2, xx
+
+    def _generate(self) -> Iterator[Any]:
+        import numpy as np
+
+        for block_id in self.block_ids:
+            yield np.ascontiguousarray(self.make(block_id), dtype=np.float64)
+
+    def chunks(self) -> Iterator[Any]:
+        """The rows: all of them when in memory, else block by block; same order always."""
+        if self.x is None:
+            yield from self._generate()
+        else:
+            yield self.x
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.x is None else int(self.x.nbytes)
+
+
+def summary(part: Partition) -> dict[str, Any]:
+    return {"n": part.n, "mean": part.mean, "m2": part.m2, "xx": part.xx, "nbytes": part.nbytes}
+
+
+def sample_rows(part: Partition, size: int, seed: int) -> Any:
+    """``size`` rows drawn uniformly without replacement from the partition."""
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    take = np.sort(rng.choice(part.n, size=min(size, part.n), replace=False))
+    out, offset, i = [], 0, 0
+    for chunk in part.chunks():
+        j = np.searchsorted(take, offset + len(chunk), side="left")
+        out.append(chunk[take[i:j] - offset])
+        offset, i = offset + len(chunk), j
+    return np.concatenate(out)
+
+
+def lloyd_pass(part: Partition, centers: Any) -> dict[str, Any]:
+    """E-step on one partition: per-cluster sums and counts, and how many labels changed.
+
+    The labels stay on the worker (``part.labels``); only k×d + k numbers travel back.
+    """
+    import numpy as np
+
+    k, d = centers.shape
+    labels = part._spare if part._spare is not None else np.empty(part.n, dtype=np.int32)
+    if part._ones is None:
+        part._ones = np.ones(part.n)
+    sums = np.zeros((k, d))
+    counts = np.zeros(k)
+    threads = _threads()
+    start = 0
+    for chunk in part.chunks():
+        m = len(chunk)
+        _assign(chunk, part._ones[:m], centers, labels[start : start + m], sums, counts, threads)
+        start += m
+    previous = part.labels
+    changed = part.n if previous is None else int(np.count_nonzero(labels != previous))
+    part.labels, part._spare = labels, previous
+    return {"sums": sums, "counts": counts, "changed": changed}
+
+
+def _threads() -> int:
+    try:
+        from distributed import get_worker
+
+        return max(1, int(get_worker().state.nthreads))
+    except (ImportError, ValueError, AttributeError):
+        return 1
+
+
+def _assign(
+    x: Any, ones: Any, centers: Any, labels: Any, sums: Any, counts: Any, threads: int
+) -> None:
+    """Nearest centers of the rows ``x`` into ``labels``; their sums and counts added.
+
+    Uses scikit-learn's compiled Lloyd kernel (chunked BLAS distances, OpenMP); falls back
+    to NumPy when it is missing or when a cluster is empty in this chunk (the kernel
+    would relocate it locally, but relocation must be global).
+    """
+    import numpy as np
+
+    try:
+        from sklearn.cluster._k_means_lloyd import lloyd_iter_chunked_dense
+    except ImportError:  # pragma: no cover - a scikit-learn without the private kernel
+        lloyd_iter_chunked_dense = None
+    k = len(centers)
+    if lloyd_iter_chunked_dense is not None:
+        new_centers = np.zeros_like(centers)
+        weight = np.zeros(k)
+        lloyd_iter_chunked_dense(
+            x, ones, centers, new_centers, weight, labels, np.zeros(k), threads
+        )
+        if (weight > 0).all():
+            sums += new_centers * weight[:, None]
+            counts += weight
+            return
+    for start in range(0, len(x), CHUNK_ROWS):
+        chunk = x[start : start + CHUNK_ROWS]
+        dist = chunk @ (-2.0 * centers.T) + np.einsum("ij,ij->i", centers, centers)
+        nearest = dist.argmin(1)
+        labels[start : start + len(chunk)] = nearest
+        np.add.at(sums, nearest, chunk)
+        counts += np.bincount(nearest, minlength=k)
+
+
+def far_points(part: Partition, centers: Any, count: int) -> list[tuple[float, Any, int]]:
+    """The ``count`` rows farthest from their centers, as (distance, row, label)."""
+    import numpy as np
+
+    found: list[tuple[float, Any, int]] = []
+    start = 0
+    for rows in part.chunks():
+        lab = part.labels[start : start + len(rows)]
+        dist = ((rows - centers[lab]) ** 2).sum(1)
+        top = np.argsort(dist)[::-1][:count]
+        found += [(float(dist[i]), rows[i].copy(), int(lab[i])) for i in top]
+        start += len(rows)
+    return sorted(found, key=lambda f: -f[0])[:count]
+
+
+@dataclass
+class KMeansFit:
+    """The result of :func:`fit`."""
+
+    centers: Any
+    init_centers: Any
+    inertia: float
+    n_iter: int
+    cluster_sizes: list[int]
+    converged: str
+    inertia_history: list[float] = field(default_factory=list)
+    pass_s: list[float] = field(default_factory=list)
+
+
+@dataclass
+class DistributedData:
+    """Partitions on the workers, as futures, and their global statistics."""
+
+    futures: list[Any]
+    n: int
+    n_features: int
+    xx: float
+    variance: Any
+    nbytes: int
+
+
+def scatter_partitions(
+    client: Any, make_block: Callable[[int], Any], n_blocks: int, keep: bool = True
+) -> DistributedData:
+    """One partition per worker, generated there from contiguous ranges of blocks."""
+    import numpy as np
+
+    workers = sorted(client.scheduler_info()["workers"])
+    share = np.array_split(np.arange(n_blocks), max(1, min(len(workers), n_blocks)))
+    futures = [
+        client.submit(
+            Partition,
+            make_block,
+            ids.tolist(),
+            keep,
+            workers=[worker],
+            allow_other_workers=True,
+            pure=False,
+        )
+        for worker, ids in zip(workers, share, strict=False)
+    ]
+    stats = client.gather([client.submit(summary, f) for f in futures])
+    n = sum(s["n"] for s in stats)
+    mean = sum(s["mean"] * s["n"] for s in stats) / n
+    m2 = sum(s["m2"] + s["n"] * (s["mean"] - mean) ** 2 for s in stats)
+    return DistributedData(
+        futures=futures,
+        n=n,
+        n_features=len(mean),
+        xx=sum(s["xx"] for s in stats),
+        variance=m2 / n,
+        nbytes=sum(s["nbytes"] for s in stats),
+    )
+
+
+def init_centers(
+    client: Any, data: DistributedData, k: int, seed: int, sample: int = 10_000
+) -> Any:
+    """k-means++ on a uniform sample of rows gathered from the partitions."""
+    import numpy as np
+    from sklearn.cluster import kmeans_plusplus
+
+    size = max(sample, 50 * k)
+    futures = [
+        client.submit(sample_rows, f, max(1, size * 1), seed + i, pure=False)
+        for i, f in enumerate(data.futures)
+    ]
+    rows = np.concatenate(client.gather(futures))
+    rng = np.random.RandomState(seed)
+    if len(rows) > size:
+        rows = rows[np.sort(rng.choice(len(rows), size=size, replace=False))]
+    centers, _ = kmeans_plusplus(rows, n_clusters=k, random_state=seed)
+    return centers
+
+
+def fit(
+    client: Any,
+    data: DistributedData,
+    centers: Any,
+    max_iter: int = 300,
+    tol: float = 1e-4,
+    on_iteration: Callable[[int, float], None] | None = None,
+) -> KMeansFit:
+    """Lloyd's algorithm from ``centers``, exactly as scikit-learn runs it."""
+    import numpy as np
+
+    centers = np.array(centers, dtype=np.float64)
+    init = centers.copy()
+    k = len(centers)
+    if k > data.n:
+        raise ValueError(f"n_clusters={k} exceeds the {data.n} rows")
+    tol_scaled = float(np.mean(data.variance) * tol) if tol else 0.0
+    history, pass_s = [], []
+    converged = "max_iter"
+    sums = counts = None
+    for i in range(max_iter):
+        started = time.perf_counter()
+        sums, counts, changed = _e_step(client, data, centers)
+        history.append(_inertia(data.xx, sums, counts, centers))
+        new_sums, new_counts = sums.copy(), counts.copy()
+        if (new_counts == 0).any():
+            _relocate(client, data, centers, new_sums, new_counts)
+        new_centers = centers.copy()
+        filled = new_counts > 0
+        new_centers[filled] = new_sums[filled] / new_counts[filled, None]
+        shift = float(((new_centers - centers) ** 2).sum())
+        centers = new_centers
+        pass_s.append(time.perf_counter() - started)
+        if on_iteration is not None:
+            on_iteration(i, history[-1])
+        if changed == 0:
+            converged = "strict"
+            break
+        if shift <= tol_scaled:
+            converged = "tol"
+            break
+    if converged != "strict":
+        # The final E-step, so that labels, sizes and inertia match the final centers.
+        sums, counts, _ = _e_step(client, data, centers)
+    inertia = _inertia(data.xx, sums, counts, centers)
+    return KMeansFit(
+        centers=centers,
+        init_centers=init,
+        inertia=inertia,
+        n_iter=i + 1,
+        cluster_sizes=[int(c) for c in counts],
+        converged=converged,
+        inertia_history=history,
+        pass_s=pass_s,
+    )
+
+
+def _e_step(client: Any, data: DistributedData, centers: Any) -> tuple[Any, Any, int]:
+    stats = client.gather(
+        [client.submit(lloyd_pass, part, centers, pure=False) for part in data.futures]
+    )
+    return (
+        sum(s["sums"] for s in stats),
+        sum(s["counts"] for s in stats),
+        sum(s["changed"] for s in stats),
+    )
+
+
+def _inertia(xx: float, sums: Any, counts: Any, centers: Any) -> float:
+    """Σ‖x − c(x)‖² from the E-step's sums: Σ‖x‖² − 2 Σ_j s_j·c_j + Σ_j n_j ‖c_j‖²."""
+    import numpy as np
+
+    value = xx - 2.0 * float(np.einsum("ij,ij->", sums, centers))
+    return max(value + float(counts @ np.einsum("ij,ij->i", centers, centers)), 0.0)
+
+
+def gather_labels(client: Any, data: DistributedData) -> Any:
+    """The labels of the last pass, in row order (blocks in order): for tests and small data."""
+    import numpy as np
+
+    return np.concatenate(client.gather([client.submit(_labels_of, f) for f in data.futures]))
+
+
+def _labels_of(part: Partition) -> Any:
+    return part.labels
+
+
+def _relocate(client: Any, data: DistributedData, centers: Any, sums: Any, counts: Any) -> None:
+    """scikit-learn's rule: each empty cluster takes one of the points farthest from
+    their centers, which leaves its old cluster."""
+    empty = [int(j) for j in (counts == 0).nonzero()[0]]
+    futures = [
+        client.submit(far_points, part, centers, len(empty), pure=False) for part in data.futures
+    ]
+    candidates = sorted((p for f in client.gather(futures) for p in f), key=lambda p: -p[0])
+    if not candidates or candidates[0][0] == 0:
+        return
+    for cluster, (_, row, old) in zip(empty, candidates, strict=False):
+        sums[old] -= row
+        counts[old] -= 1
+        sums[cluster] = row
+        counts[cluster] = 1
