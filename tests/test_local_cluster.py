@@ -58,14 +58,17 @@ def test_dashboard_link_serves_the_dask_dashboard(module_cli, cluster):
         assert response.status == 200
 
 
-def test_submit_kmeans_matches_scikit_learn(module_cli, cluster):
+@pytest.mark.parametrize("implementation", ["scalecloud", "dask-ml"])
+def test_submit_kmeans_matches_scikit_learn(module_cli, cluster, implementation):
     from sklearn.cluster import KMeans
 
     settings = ["n_blocks=4", "rows_per_block=2000", "n_features=5", "n_centers=4", "n_clusters=4"]
+    settings.append(f"implementation={implementation}")
     args = [a for s in settings for a in ("--set", s)]
     result = module_cli("submit", "kmeans", *args, "--seed", "3", "--json", check=True).json()
     metrics = result["metrics"]
     assert result["status"] == "succeeded" and result["seed"] == 3
+    assert metrics["implementation"] == implementation
 
     params = kmeans.WORKLOAD.resolve(settings)
     centers = kmeans.blob_centers(4, 5, 3)
@@ -89,10 +92,12 @@ def test_submit_kmeans_shows_a_results_table(module_cli, cluster):
         assert label in result.out
 
 
-def test_submit_gridsearch_matches_scikit_learn(module_cli, cluster):
+@pytest.mark.parametrize("implementation", ["scalecloud", "dask-ml"])
+def test_submit_gridsearch_matches_scikit_learn(module_cli, cluster, implementation):
     from sklearn.model_selection import GridSearchCV
 
     settings = ["n_docs=300", "alphas=1e-3,1e-4", "ngram_ranges=1-1,1-2", "cv=3"]
+    settings.append(f"implementation={implementation}")
     args = [a for s in settings for a in ("--set", s)]
     result = module_cli("submit", "gridsearch", *args, "--seed", "7", "--json", check=True).json()
     metrics = result["metrics"]
@@ -108,6 +113,9 @@ def test_submit_gridsearch_matches_scikit_learn(module_cli, cluster):
     assert metrics["best_score"] == pytest.approx(reference.best_score_, abs=1e-12)
     assert metrics["n_candidates"] == 8 and len(metrics["cv_results"]) == 8
     assert result["tables"]["top candidates"][0]["rank"] == 1
+    assert metrics["implementation"] == implementation
+    means = sorted(r["mean_score"] for r in metrics["cv_results"])
+    assert means == pytest.approx(sorted(reference.cv_results_["mean_test_score"]), abs=1e-12)
 
 
 def test_submit_gridsearch_on_a_csv_file(module_cli, cluster, tmp_path):

@@ -1,0 +1,108 @@
+"""scalecloud's distributed KMeans against scikit-learn, on a real two-worker cluster."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster
+from scalecloud.workloads import fastkmeans, kmeans
+from sklearn.cluster import KMeans
+
+
+@pytest.fixture(scope="module")
+def client():
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+            host="127.0.0.1",
+        ) as cluster,
+        Client(cluster) as client,
+    ):  # fmt: skip
+        yield client
+
+
+def blobs(n_blocks: int, rows: int, n_features: int, n_centers: int, seed: int):
+    centers = kmeans.blob_centers(n_centers, n_features, seed)
+    make = kmeans.BlockMaker(rows, centers, seed)
+    return make, np.concatenate([make(i) for i in range(n_blocks)])
+
+
+def reference(x, init, tol=1e-4, max_iter=300):
+    return KMeans(
+        n_clusters=len(init), init=init, n_init=1, tol=tol, max_iter=max_iter, algorithm="lloyd"
+    ).fit(x)
+
+
+@pytest.mark.parametrize("keep", [True, False], ids=["memory", "regenerate"])
+def test_same_inertia_labels_and_iterations_as_scikit_learn(client, keep):
+    make, x = blobs(n_blocks=6, rows=1500, n_features=4, n_centers=5, seed=11)
+    data = fastkmeans.scatter_partitions(client, make, 6, keep=keep)
+    assert data.n == len(x) and data.nbytes == (x.nbytes if keep else 0)
+    assert np.allclose(data.variance, x.var(0), rtol=1e-10)
+    init = x[[3, 1700, 4000, 6500, 8000]] + 0.5  # a poor start: several iterations
+    fit = fastkmeans.fit(client, data, init)
+    ref = reference(x, init)
+    assert fit.n_iter == ref.n_iter_ > 2
+    assert fit.inertia == pytest.approx(ref.inertia_, rel=1e-9)
+    assert np.allclose(fit.centers, ref.cluster_centers_, rtol=1e-9, atol=1e-9)
+    labels = fastkmeans.gather_labels(client, data)
+    assert np.array_equal(labels, ref.labels_)
+    assert fit.cluster_sizes == np.bincount(ref.labels_, minlength=5).tolist()
+    assert len(fit.inertia_history) == fit.n_iter
+    assert fit.inertia_history[0] > fit.inertia_history[-1]
+
+
+def test_tolerance_convergence_reruns_the_final_e_step(client):
+    make, x = blobs(n_blocks=4, rows=1000, n_features=3, n_centers=6, seed=5)
+    data = fastkmeans.scatter_partitions(client, make, 4)
+    init = x[:6].copy()
+    fit = fastkmeans.fit(client, data, init, tol=0.5)
+    ref = reference(x, init, tol=0.5)
+    assert fit.converged == "tol"
+    assert fit.n_iter == ref.n_iter_
+    assert fit.inertia == pytest.approx(ref.inertia_, rel=1e-9)
+    assert np.array_equal(fastkmeans.gather_labels(client, data), ref.labels_)
+
+
+def test_max_iter_stops_like_scikit_learn(client):
+    make, x = blobs(n_blocks=4, rows=1000, n_features=3, n_centers=6, seed=5)
+    data = fastkmeans.scatter_partitions(client, make, 4)
+    init = x[:6].copy()
+    fit = fastkmeans.fit(client, data, init, tol=0, max_iter=2)
+    ref = reference(x, init, tol=0, max_iter=2)
+    assert (fit.converged, fit.n_iter, ref.n_iter_) == ("max_iter", 2, 2)
+    assert fit.inertia == pytest.approx(ref.inertia_, rel=1e-9)
+
+
+def test_an_empty_cluster_is_relocated_to_the_farthest_point(client):
+    make, x = blobs(n_blocks=2, rows=500, n_features=2, n_centers=3, seed=2)
+    data = fastkmeans.scatter_partitions(client, make, 2)
+    far = x.max(0) + 1000.0  # a center no point is nearest to
+    init = np.vstack([x[0], x[600], far])
+    fit = fastkmeans.fit(client, data, init)
+    ref = reference(x, init)
+    assert min(fit.cluster_sizes) > 0
+    assert fit.inertia == pytest.approx(ref.inertia_, rel=1e-9)
+    assert sorted(fit.cluster_sizes) == sorted(np.bincount(ref.labels_).tolist())
+
+
+def test_the_same_seed_gives_the_same_result(client):
+    make, _ = blobs(n_blocks=4, rows=1000, n_features=5, n_centers=4, seed=9)
+    runs = []
+    for _ in range(2):
+        data = fastkmeans.scatter_partitions(client, make, 4)
+        init = fastkmeans.init_centers(client, data, 4, seed=9)
+        runs.append((init, fastkmeans.fit(client, data, init)))
+    (init_a, fit_a), (init_b, fit_b) = runs
+    assert np.array_equal(init_a, init_b)
+    assert fit_a.inertia == fit_b.inertia and fit_a.cluster_sizes == fit_b.cluster_sizes
+    data = fastkmeans.scatter_partitions(client, make, 4)
+    assert not np.array_equal(fastkmeans.init_centers(client, data, 4, seed=10), init_a)
+
+
+def test_the_workload_picks_regeneration_when_data_exceeds_memory(client):
+    params = kmeans.WORKLOAD.resolve(["n_blocks=4", "rows_per_block=100"])
+    assert kmeans.choose_storage(client, params) == "memory"
+    huge = dict(params, n_blocks=10**7, rows_per_block=10**4)
+    assert kmeans.choose_storage(client, huge) == "regenerate"
+    assert kmeans.choose_storage(client, dict(huge, storage="memory")) == "memory"
