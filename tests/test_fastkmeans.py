@@ -100,9 +100,13 @@ def test_the_same_seed_gives_the_same_result(client):
     assert not np.array_equal(fastkmeans.init_centers(client, data, 4, seed=10), init_a)
 
 
-def test_the_workload_picks_regeneration_when_data_exceeds_memory(client):
-    params = kmeans.WORKLOAD.resolve(["n_blocks=4", "rows_per_block=100"])
-    assert kmeans.choose_storage(client, params) == "memory"
-    huge = dict(params, n_blocks=10**7, rows_per_block=10**4)
-    assert kmeans.choose_storage(client, huge) == "regenerate"
-    assert kmeans.choose_storage(client, dict(huge, storage="memory")) == "memory"
+def test_fitting_the_same_partitions_twice_starts_afresh(client):
+    make, x = blobs(n_blocks=4, rows=1000, n_features=3, n_centers=6, seed=5)
+    data = fastkmeans.scatter_partitions(client, make, 4)
+    one_step = fastkmeans.fit(client, data, x[:6].copy(), max_iter=1, tol=0)
+    # The workers still hold the labels of one_step's final E-step, which are exactly the
+    # labels of the next fit's first pass: that must not count as converged.
+    again = fastkmeans.fit(client, data, one_step.centers, tol=0)
+    ref = reference(x, one_step.centers, tol=0)
+    assert again.n_iter == ref.n_iter_ > 1
+    assert again.inertia == pytest.approx(ref.inertia_, rel=1e-9)

@@ -85,7 +85,7 @@ def sample_rows(part: Partition, size: int, seed: int) -> Any:
     """``size`` rows drawn uniformly without replacement from the partition."""
     import numpy as np
 
-    rng = np.random.RandomState(seed)
+    rng = np.random.RandomState([seed, part.block_ids[0] if part.block_ids else 0])
     take = np.sort(rng.choice(part.n, size=min(size, part.n), replace=False))
     out, offset, i = [], 0, 0
     for chunk in part.chunks():
@@ -95,8 +95,9 @@ def sample_rows(part: Partition, size: int, seed: int) -> Any:
     return np.concatenate(out)
 
 
-def lloyd_pass(part: Partition, centers: Any) -> dict[str, Any]:
-    """E-step on one partition: per-cluster sums and counts, and how many labels changed.
+def lloyd_pass(part: Partition, centers: Any, first: bool = False) -> dict[str, Any]:
+    """E-step on one partition: per-cluster sums and counts, and how many labels changed
+    since the last pass (all of them on the ``first`` pass of a fit).
 
     The labels stay on the worker (``part.labels``); only k×d + k numbers travel back.
     """
@@ -115,7 +116,7 @@ def lloyd_pass(part: Partition, centers: Any) -> dict[str, Any]:
         _assign(chunk, part._ones[:m], centers, labels[start : start + m], sums, counts, threads)
         start += m
     previous = part.labels
-    changed = part.n if previous is None else int(np.count_nonzero(labels != previous))
+    changed = part.n if first or previous is None else int(np.count_nonzero(labels != previous))
     part.labels, part._spare = labels, previous
     return {"sums": sums, "counts": counts, "changed": changed}
 
@@ -198,6 +199,7 @@ class DistributedData:
     """Partitions on the workers, as futures, and their global statistics."""
 
     futures: list[Any]
+    workers: list[str]
     n: int
     n_features: int
     xx: float
@@ -225,17 +227,42 @@ def scatter_partitions(
         )
         for worker, ids in zip(workers, share, strict=False)
     ]
-    stats = client.gather([client.submit(summary, f) for f in futures])
+    # Labels live inside the partitions, so every later task on a partition must run
+    # where it is: a stolen task would work on a copy and leave stale labels behind.
+    from distributed import wait
+
+    wait(futures)
+    placed = client.who_has(futures)
+    homes = [next(iter(placed[f.key])) for f in futures]
+    stats = client.gather(
+        [
+            client.submit(summary, f, workers=[w], allow_other_workers=False)
+            for f, w in zip(futures, homes, strict=True)
+        ]
+    )
     n = sum(s["n"] for s in stats)
     mean = sum(s["mean"] * s["n"] for s in stats) / n
     m2 = sum(s["m2"] + s["n"] * (s["mean"] - mean) ** 2 for s in stats)
     return DistributedData(
         futures=futures,
+        workers=homes,
         n=n,
         n_features=len(mean),
         xx=sum(s["xx"] for s in stats),
         variance=m2 / n,
         nbytes=sum(s["nbytes"] for s in stats),
+    )
+
+
+def on_partitions(
+    client: Any, data: DistributedData, fn: Callable[..., Any], *args: Any
+) -> list[Any]:
+    """``fn(partition, *args)`` on every partition, each where the partition lives."""
+    return client.gather(
+        [
+            client.submit(fn, part, *args, workers=[home], allow_other_workers=False, pure=False)
+            for part, home in zip(data.futures, data.workers, strict=True)
+        ]
     )
 
 
@@ -247,11 +274,7 @@ def init_centers(
     from sklearn.cluster import kmeans_plusplus
 
     size = max(sample, 50 * k)
-    futures = [
-        client.submit(sample_rows, f, max(1, size * 1), seed + i, pure=False)
-        for i, f in enumerate(data.futures)
-    ]
-    rows = np.concatenate(client.gather(futures))
+    rows = np.concatenate(on_partitions(client, data, sample_rows, size, seed))
     rng = np.random.RandomState(seed)
     if len(rows) > size:
         rows = rows[np.sort(rng.choice(len(rows), size=size, replace=False))]
@@ -281,7 +304,7 @@ def fit(
     sums = counts = None
     for i in range(max_iter):
         started = time.perf_counter()
-        sums, counts, changed = _e_step(client, data, centers)
+        sums, counts, changed = _e_step(client, data, centers, first=i == 0)
         history.append(_inertia(data.xx, sums, counts, centers))
         new_sums, new_counts = sums.copy(), counts.copy()
         if (new_counts == 0).any():
@@ -316,10 +339,10 @@ def fit(
     )
 
 
-def _e_step(client: Any, data: DistributedData, centers: Any) -> tuple[Any, Any, int]:
-    stats = client.gather(
-        [client.submit(lloyd_pass, part, centers, pure=False) for part in data.futures]
-    )
+def _e_step(
+    client: Any, data: DistributedData, centers: Any, first: bool = False
+) -> tuple[Any, Any, int]:
+    stats = on_partitions(client, data, lloyd_pass, centers, first)
     return (
         sum(s["sums"] for s in stats),
         sum(s["counts"] for s in stats),
@@ -339,7 +362,7 @@ def gather_labels(client: Any, data: DistributedData) -> Any:
     """The labels of the last pass, in row order (blocks in order): for tests and small data."""
     import numpy as np
 
-    return np.concatenate(client.gather([client.submit(_labels_of, f) for f in data.futures]))
+    return np.concatenate(on_partitions(client, data, _labels_of))
 
 
 def _labels_of(part: Partition) -> Any:
@@ -350,10 +373,8 @@ def _relocate(client: Any, data: DistributedData, centers: Any, sums: Any, count
     """scikit-learn's rule: each empty cluster takes one of the points farthest from
     their centers, which leaves its old cluster."""
     empty = [int(j) for j in (counts == 0).nonzero()[0]]
-    futures = [
-        client.submit(far_points, part, centers, len(empty), pure=False) for part in data.futures
-    ]
-    candidates = sorted((p for f in client.gather(futures) for p in f), key=lambda p: -p[0])
+    found = on_partitions(client, data, far_points, centers, len(empty))
+    candidates = sorted((p for f in found for p in f), key=lambda p: -p[0])
     if not candidates or candidates[0][0] == 0:
         return
     for cluster, (_, row, old) in zip(empty, candidates, strict=False):

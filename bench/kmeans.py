@@ -1,0 +1,163 @@
+"""KMeans, side by side on the same data and cluster: scalecloud, dask-ml, scikit-learn,
+and the memory-bandwidth bound of one pass over the data, measured in the same run.
+
+    python bench/kmeans.py                  # 100 blocks (2M × 20, 0.32 GB)
+    python bench/kmeans.py --n-blocks 500   # the lecture's 10M × 20 (1.6 GB)
+    python bench/kmeans.py --storage regenerate --n-blocks 50   # larger-than-memory mode
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from common import local_cluster, machine, table, timed
+
+
+def read_pass(part) -> float:
+    """Seconds to stream-read one partition once (the bound of any pass over it)."""
+    start = time.perf_counter()
+    for chunk in part.chunks():
+        chunk.sum()
+    return time.perf_counter() - start
+
+
+def spilled(dask_worker) -> int:
+    return len(getattr(dask_worker.data, "slow", {}) or {})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--n-blocks", type=int, default=100)
+    parser.add_argument("--rows-per-block", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--storage", choices=["memory", "regenerate"], default="memory")
+    parser.add_argument("--skip-dask-ml", action="store_true", help="dask-ml is slow on big data")
+    args = parser.parse_args()
+
+    import numpy as np
+    from scalecloud.workloads import fastkmeans, kmeans
+    from sklearn.cluster import KMeans
+    from sklearn.cluster._k_means_lloyd import lloyd_iter_chunked_dense
+    from threadpoolctl import threadpool_info
+
+    centers = kmeans.blob_centers(12, 20, args.seed)
+    make = kmeans.BlockMaker(args.rows_per_block, centers, args.seed)
+    print(machine())
+    print(
+        f"data: {args.n_blocks} blocks × {args.rows_per_block} rows × 20 features; "
+        f"{args.workers} workers × 1 thread; storage {args.storage}; {args.repeats} repeats\n"
+    )
+    with local_cluster(args.workers) as client:
+        start = time.perf_counter()
+        data = fastkmeans.scatter_partitions(
+            client, make, args.n_blocks, keep=args.storage == "memory"
+        )
+        scatter_s = time.perf_counter() - start
+        nbytes = data.n * 20 * 8
+        init = fastkmeans.init_centers(client, data, 12, args.seed)
+
+        # scalecloud
+        sc_s, _, sc = timed(lambda: fastkmeans.fit(client, data, init), args.repeats)
+        sc_pass = statistics.median(p for _ in [0] for p in sc.pass_s)
+        bound = statistics.median(
+            max(client.gather([client.submit(read_pass, f, pure=False) for f in data.futures]))
+            for _ in range(5)
+        )
+        memory = sum(w["metrics"]["memory"] for w in client.scheduler_info()["workers"].values())
+        spill = sum(client.run(spilled).values())
+
+        # dask-ml, on the same blocks as a persisted dask array
+        dm_s = dm_iter = None
+        if not args.skip_dask_ml:
+            from dask_ml.cluster import KMeans as DaskKMeans
+            from distributed import wait
+
+            x = client.persist(
+                kmeans.make_array(
+                    {
+                        "n_centers": 12,
+                        "n_features": 20,
+                        "rows_per_block": args.rows_per_block,
+                        "n_blocks": args.n_blocks,
+                    },
+                    args.seed,
+                )
+            )
+            wait(x)
+            dm_s, _, dm = timed(
+                lambda: DaskKMeans(n_clusters=12, init=init, tol=1e-4).fit(x), args.repeats
+            )
+            dm_iter = dm.n_iter_
+            del x
+        client.cancel(data.futures)
+
+    # scikit-learn in this process, on the same rows
+    x = np.concatenate([make(i) for i in range(args.n_blocks)])
+    sk_s, _, sk = timed(
+        lambda: KMeans(12, init=init, n_init=1, tol=1e-4, algorithm="lloyd").fit(x), args.repeats
+    )
+    threads = max((i.get("num_threads", 1) for i in threadpool_info()), default=1)
+    buffers = (
+        np.ones(len(x)),
+        np.zeros_like(init),
+        np.zeros(12),
+        np.full(len(x), -1, np.int32),
+        np.zeros(12),
+    )
+    sk_pass, _, _ = timed(
+        lambda: lloyd_iter_chunked_dense(
+            x, buffers[0], init, buffers[1], buffers[2], buffers[3], buffers[4], threads
+        ),
+        max(3, args.repeats),
+    )
+
+    rows = [
+        ["scalecloud", sc_s, sc.n_iter, sc_pass, sc.inertia, 1.0],
+        ["scikit-learn (1 process)", sk_s, sk.n_iter_, sk_pass, sk.inertia_, sk_s / sc_s],
+    ]
+    if dm_s is not None:
+        rows.append(["dask-ml", dm_s, dm_iter, dm_s / dm_iter, float("nan"), dm_s / sc_s])
+    rows.append(["bandwidth bound", float("nan"), "-", bound, float("nan"), float("nan")])
+    print(
+        table(
+            rows,
+            [
+                "implementation",
+                "fit s (median)",
+                "iterations",
+                "s per pass",
+                "inertia",
+                "time / scalecloud's",
+            ],
+        )
+    )
+    rel = abs(sc.inertia - sk.inertia_) / sk.inertia_
+    print()
+    print(
+        f"data {nbytes / 1e9:.2f} GB generated on the workers in {scatter_s:.2f} s; worker memory "
+        f"{memory / 1e9:.2f} GB; keys spilled to disk: {spill}"
+    )
+    if dm_s is not None:
+        print(f"speed-up over dask-ml on the same cluster:      {dm_s / sc_s:6.1f}x  (goal >= 5)")
+    print(
+        f"per pass, scalecloud / scikit-learn ({threads} threads): {sc_pass / sk_pass:6.2f}   (goal <= 1.3)"
+    )
+    print(f"per pass, scalecloud / bandwidth bound:        {sc_pass / bound:6.2f}   (goal <= 3)")
+    print(
+        f"inertia relative difference to scikit-learn:   {rel:.1e}  (goal < 1e-6); "
+        f"iterations {sc.n_iter} vs {sk.n_iter_}"
+    )
+
+
+if __name__ == "__main__":
+    main()
