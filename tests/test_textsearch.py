@@ -57,3 +57,14 @@ def test_a_fold_restricts_the_vocabulary_to_its_training_rows():
     assert np.array_equal(
         counts[test][:, columns].toarray(), vect.transform([docs[2], docs[3]]).toarray()
     )
+
+
+def test_searching_twice_in_a_row_on_one_client(client):
+    # Scattered inputs must get fresh keys: equal data hashed to equal keys was released
+    # by the first search while the second one was using it ("lost dependencies").
+    params = gridsearch.WORKLOAD.resolve(["n_docs=60", "cv=2", "alphas=1e-3"])
+    docs, labels = gridsearch.synthetic_corpus(60, 2, 0)
+    args = (list(params["ngram_ranges"]), list(params["norms"]), list(params["alphas"]), 2, 0)
+    first = textsearch.search(client, docs, labels, *args)
+    for _ in range(3):
+        assert textsearch.search(client, docs, labels, *args).rows == first.rows

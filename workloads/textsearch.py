@@ -82,7 +82,7 @@ def search(
 
     y = np.asarray(labels)
     folds = list(check_cv(cv, y, classifier=True).split(np.zeros(len(y)), y))
-    [docs_f, y_f] = client.scatter([list(docs), y], broadcast=True)
+    [docs_f, y_f] = client.scatter([list(docs), y], broadcast=True, hash=False)
     counts = {
         tuple(r): client.submit(count_matrix, docs_f, tuple(r), pure=False) for r in ngram_ranges
     }
