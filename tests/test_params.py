@@ -40,6 +40,8 @@ def test_kmeans_defaults() -> None:
         "oversampling_factor": 10.0,
         "max_iter": 300,
         "tol": 1e-4,
+        "implementation": "scalecloud",
+        "storage": "auto",
     }
 
 
@@ -52,6 +54,7 @@ def test_gridsearch_defaults() -> None:
     assert params["cv"] == 5
     assert params["data"] is None
     assert params["text_column"] == "text"
+    assert params["implementation"] == "scalecloud"
     assert set(params) == {p.name for p in GRID.params}
 
 
