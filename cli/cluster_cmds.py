@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from scalecloud.cli import options as opt
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.provider import ClusterInfo, get_provider, resolve_cluster
+from scalecloud.infra.provider import ClusterInfo, check_provider, get_provider, resolve_cluster
 from scalecloud.infra.spec import (
     ClusterSpec,
     format_duration,
@@ -24,9 +24,8 @@ def build_spec(
     adapt: str | None, idle_timeout: str, port: int, dashboard_port: int, **extra: object,
 ) -> ClusterSpec:  # fmt: skip
     """The one place where ``up``/``run`` flags become a validated ClusterSpec."""
-    get_provider_name_check(provider)
     return ClusterSpec(
-        provider=provider,
+        provider=check_provider(provider),
         name=name or "default",
         workers=workers,
         threads_per_worker=threads,
@@ -37,13 +36,6 @@ def build_spec(
         dashboard_port=dashboard_port,
         extra=dict(extra),
     )
-
-
-def get_provider_name_check(provider: str) -> None:
-    from scalecloud.infra.provider import PROVIDERS
-
-    if provider not in PROVIDERS:
-        get_provider(provider)  # raises the one error with the list of providers
 
 
 def describe_up(info: ClusterInfo) -> str:

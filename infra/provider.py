@@ -120,15 +120,19 @@ def provider_names() -> list[str]:
     return list(PROVIDERS)
 
 
-def get_provider(name: str) -> Provider:
-    """The provider called ``name``, imported on first use."""
-    target = PROVIDERS.get(name)
-    if target is None:
+def check_provider(name: str) -> str:
+    """``name`` if it is a known provider, else the error that lists them."""
+    if name not in PROVIDERS:
         raise ScalecloudError(
             f"unknown provider {name!r}",
             f"choose one of: {', '.join(PROVIDERS)} (e.g. --provider local)",
         )
-    module_name, class_name = target.split(":")
+    return name
+
+
+def get_provider(name: str) -> Provider:
+    """The provider called ``name``, imported on first use."""
+    module_name, class_name = PROVIDERS[check_provider(name)].split(":")
     provider: Provider = getattr(importlib.import_module(module_name), class_name)()
     return provider
 

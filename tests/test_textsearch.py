@@ -65,6 +65,7 @@ def test_searching_twice_in_a_row_on_one_client(client):
     params = gridsearch.WORKLOAD.resolve(["n_docs=60", "cv=2", "alphas=1e-3"])
     docs, labels = gridsearch.synthetic_corpus(60, 2, 0)
     args = (list(params["ngram_ranges"]), list(params["norms"]), list(params["alphas"]), 2, 0)
+
     def scores(result):
         return [(row["params"], row["split_scores"], row["rank"]) for row in result.rows]
 
