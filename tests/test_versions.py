@@ -63,3 +63,19 @@ def test_cluster_versions_of_a_real_cluster_match_the_client() -> None:
     assert worker["scikit-learn"] == table.client["scikit-learn"]
     assert table.scheduler["python"] == table.client["python"]
     assert versions.mismatches(table) == []
+
+
+def test_official_image_matches_client_versions() -> None:
+    from scalecloud.infra import image
+
+    table = {
+        "python": "3.11.7",
+        "distributed": "2026.8.0",
+        "dask-ml": "2025.1.0",
+        "scikit-learn": "1.9.1",
+    }
+    assert image.official_image(table) == "ghcr.io/dask/dask:2026.8.0-py3.11"
+    pins = image.worker_pins(table)
+    assert pins == {"dask-ml": "2025.1.0", "scikit-learn": "1.9.1"}
+    assert image.extra_pip_packages(pins) == "dask-ml==2025.1.0 scikit-learn==1.9.1"
+    assert image.official_image().endswith(f"-py{image.python_minor(versions.python_version())}")
