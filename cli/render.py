@@ -134,6 +134,8 @@ def result_tables(outcome: Any) -> list[Table]:
         summary.add_row(label, value)
     summary.add_row("seed", str(outcome.seed))
     summary.add_row("duration", f"{outcome.duration_s:.2f} s")
+    if outcome.run_id:
+        summary.add_row("run", f"{outcome.run_id} (scalecloud runs show {outcome.run_id})")
     tables = [summary]
     for title, rows in (outcome.result.tables if outcome.result else {}).items():
         if not rows:
