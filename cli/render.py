@@ -66,6 +66,9 @@ class EventView:
 
     def __call__(self, event: Event) -> None:
         if self.quiet:
+            # --json keeps stdout clean; warnings (such as a version mismatch) still show.
+            if event.kind == "warning":
+                err.print(f"[yellow]Warning:[/] {event.message}")
             return
         if event.kind == "progress":
             data = event.data

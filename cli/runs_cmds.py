@@ -123,7 +123,8 @@ def runs(
         out.print("No runs recorded yet. Start one with: [bold]scalecloud submit kmeans[/]")
         return
     table = Table(title="runs (newest first)")
-    for column in ("id", "started", "workload", "status", "duration", "seed", "cluster", "result"):
+    table.add_column("id", no_wrap=True, min_width=12)  # ids are typed back: never cut
+    for column in ("started", "workload", "status", "duration", "seed", "cluster", "result"):
         table.add_column(column)
     for record in records:
         row = _summary(record)

@@ -231,7 +231,8 @@ class RunStore:
         self, workload: str | None = None, status: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
         """Records, newest first, optionally of one workload and status."""
-        query, args = "SELECT data FROM runs", []
+        query = "SELECT data FROM runs"
+        args: list[Any] = []
         clauses = []
         if workload:
             clauses.append("workload = ?")
