@@ -122,6 +122,15 @@ def test_rerun_reproduces_kmeans_and_gridsearch(cluster, kmeans_run, grid_run):
     text = cluster("runs", "rerun", kmeans_run["id"], check=True).out
     assert "inertia: same" in text and "Package versions: the same" in text
 
+    older = {k: v for k, v in kmeans_run.items() if k != "id"}  # as if made with old numpy
+    older["versions"] = dict(
+        older["versions"], client={**older["versions"]["client"], "numpy": "0.0.1"}
+    )
+    older_id = store_of(cluster).insert(older)
+    result = cluster("runs", "rerun", older_id, check=True)
+    assert f"numpy is {kmeans_run['versions']['client']['numpy']} here, was 0.0.1" in result.err
+    assert "inertia: same" in result.out and "Package versions: the same" not in result.out
+
 
 def test_compare_highlights_differences_and_export_writes_conda_env(cluster, kmeans_run, tmp_path):
     other = cluster("submit", "kmeans", *sets(KMEANS), "--set", "n_clusters=2", "--json")
