@@ -278,3 +278,20 @@ def test_every_runs_command_has_help_with_an_example(cli):
         assert "scalecloud runs" in result.out
     assert "--strict-versions" in cli("submit", "--help").out
     assert "--strict-versions" in cli("run", "--help").out
+
+
+def test_a_run_whose_process_died_shows_as_lost(cluster):
+    import socket
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    record = {
+        "workload": "kmeans", "status": "running", "started": time.time(), "seed": 1,
+        "cluster": {"name": "default", "provider": "local"}, "pid": dead.pid,
+        "host": socket.gethostname(), "worker_counts": [],
+    }  # fmt: skip
+    run_id = store_of(cluster).insert(record)
+    listed = {r["id"]: r for r in cluster("runs", "--json", check=True).json()}
+    assert listed[run_id]["status"] == "lost"
+    assert "lost" in cluster("runs", "show", run_id, check=True).out
