@@ -17,6 +17,7 @@ app = typer.Typer(
         "  scalecloud up --workers 2            # a local Dask cluster\n\n"
         "  scalecloud submit kmeans --set n_blocks=20\n\n"
         "  scalecloud submit my_experiment.py   # Client() inside connects to the cluster\n\n"
+        "  scalecloud runs                      # every run recorded: params, versions, results\n\n"
         "  scalecloud down\n\n"
         "  scalecloud run gridsearch            # up, submit and down in one"
     ),
@@ -53,10 +54,11 @@ def _root(
 
 
 def _register() -> None:
-    from scalecloud.cli import cluster_cmds, submit_cmds
+    from scalecloud.cli import cluster_cmds, runs_cmds, submit_cmds
 
     cluster_cmds.register(app)
     submit_cmds.register(app)
+    runs_cmds.register(app)
 
 
 _register()

@@ -79,3 +79,10 @@ WorkloadArg = Annotated[
 ScriptArgs = Annotated[
     list[str] | None, typer.Argument(help="Arguments passed to the script.", show_default=False)
 ]
+StrictVersionsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict-versions", envvar="SCALECLOUD_STRICT_VERSIONS",
+        help="Refuse to run when package versions differ between this client and the cluster.",
+    ),
+]  # fmt: skip

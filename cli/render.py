@@ -66,6 +66,9 @@ class EventView:
 
     def __call__(self, event: Event) -> None:
         if self.quiet:
+            # --json keeps stdout clean; warnings (such as a version mismatch) still show.
+            if event.kind == "warning":
+                err.print(f"[yellow]Warning:[/] {event.message}")
             return
         if event.kind == "progress":
             data = event.data
@@ -134,6 +137,8 @@ def result_tables(outcome: Any) -> list[Table]:
         summary.add_row(label, value)
     summary.add_row("seed", str(outcome.seed))
     summary.add_row("duration", f"{outcome.duration_s:.2f} s")
+    if outcome.run_id:
+        summary.add_row("run", f"{outcome.run_id} (scalecloud runs show {outcome.run_id})")
     tables = [summary]
     for title, rows in (outcome.result.tables if outcome.result else {}).items():
         if not rows:

@@ -74,6 +74,21 @@ class Param:
             return str(Path(text).expanduser())
         return text
 
+    def from_record(self, value: Any) -> Any:
+        """The value of this parameter from its JSON form in a run record (lists back to
+        tuples); ``parse`` is for user text, this is lossless."""
+        if value is None:
+            return None
+        if self.kind == "ngrams":
+            return tuple((int(low), int(high)) for low, high in value)
+        if self.kind == "floats":
+            return tuple(float(v) for v in value)
+        if self.kind == "strs":
+            return tuple(str(v) for v in value)
+        if self.kind == "float":
+            return float(value)
+        return value
+
     def check(self, value: Any) -> None:
         numbers: list[float] = []
         if self.kind in ("int", "float"):
