@@ -38,7 +38,7 @@ def _save(figure: Any, folder: Path, name: str) -> Path:
 
 
 def kmeans_plot(metrics: dict[str, Any], folder: Path) -> Path:
-    """Cluster sizes (bars, largest first) and inertia per Lloyd iteration (log scale)."""
+    """Cluster sizes (one bar per cluster) and inertia per Lloyd iteration (log scale)."""
     figure, (sizes_ax, inertia_ax) = _figure("kmeans.png", ncols=2)
     sizes = list(metrics.get("cluster_sizes") or [])
     sizes_ax.bar(range(len(sizes)), sizes, color="#4c72b0")
@@ -57,6 +57,9 @@ def kmeans_plot(metrics: dict[str, Any], folder: Path) -> Path:
         inertia_ax.set_title(f"inertia {metrics.get('inertia', 0):.6g}")
     inertia_ax.set_xlabel("iteration")
     inertia_ax.set_ylabel("inertia")
+    from matplotlib.ticker import MaxNLocator
+
+    inertia_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _save(figure, folder, "kmeans.png")
 
 
