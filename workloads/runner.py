@@ -113,7 +113,9 @@ def prepare(request: WorkloadRequest) -> PreparedRun:
             f"unexpected arguments {' '.join(request.args)!r} for workload {workload.name}",
             "set parameters with --set key=value",
         )
-    return PreparedRun(workload.name, seed, workload.resolve(request.settings), workload=workload)
+    params = workload.resolve(request.settings)
+    workload.check_ready(params)
+    return PreparedRun(workload.name, seed, params, workload=workload)
 
 
 def quiet_dask_logs() -> None:
