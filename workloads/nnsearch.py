@@ -98,11 +98,6 @@ def keras_backend() -> str:
     return backend
 
 
-def set_environ(name: str, value: str) -> None:
-    """Run on the scheduler and workers: Keras reads its backend when first imported."""
-    os.environ[name] = value
-
-
 def simple_nn(hidden_neurons: int, meta: dict[str, Any]) -> Any:
     """The lecture's network, verbatim apart from Keras 3's Input layer."""
     import keras
@@ -207,9 +202,9 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
     x, y, classes = load_data(params)
     x_train, x_test, y_train, y_test = split(x, y, params, seed)
     if params["backend"] == "keras":
-        backend = keras_backend()
-        client.run_on_scheduler(set_environ, "KERAS_BACKEND", backend)
-        client.run(set_environ, "KERAS_BACKEND", backend)
+        from scalecloud.workloads.kerasenv import use_keras_backend
+
+        use_keras_backend(client, keras_backend())
     estimator, grid = build_search(params, seed)
     n_workers = len(client.scheduler_info()["workers"])
     on_event(
