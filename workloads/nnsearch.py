@@ -200,7 +200,13 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
     from dask_ml.model_selection import GridSearchCV
 
     x, y, classes = load_data(params)
-    x_train, x_test, y_train, y_test = split(x, y, params, seed)
+    try:
+        x_train, x_test, y_train, y_test = split(x, y, params, seed)
+    except ValueError as exc:
+        raise ScalecloudError(
+            f"cannot hold out test_size={params['test_size']:g} of {len(y)} rows: {exc}",
+            "give more rows, or change test_size",
+        ) from exc
     if params["backend"] == "keras":
         from scalecloud.workloads.kerasenv import use_keras_backend
 
