@@ -19,7 +19,8 @@ app = typer.Typer(
         "  scalecloud submit my_experiment.py   # Client() inside connects to the cluster\n\n"
         "  scalecloud runs                      # every run recorded: params, versions, results\n\n"
         "  scalecloud down\n\n"
-        "  scalecloud run gridsearch            # up, submit and down in one"
+        "  scalecloud run gridsearch            # up, submit and down in one\n\n"
+        "  scalecloud env                       # versions here and on the cluster"
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -54,11 +55,12 @@ def _root(
 
 
 def _register() -> None:
-    from scalecloud.cli import cluster_cmds, runs_cmds, submit_cmds
+    from scalecloud.cli import cluster_cmds, env_cmds, runs_cmds, submit_cmds
 
     cluster_cmds.register(app)
     submit_cmds.register(app)
     runs_cmds.register(app)
+    env_cmds.register(app)
 
 
 _register()

@@ -74,7 +74,10 @@ SeedOpt = Annotated[
     ),
 ]
 WorkloadArg = Annotated[
-    str, typer.Argument(help="A workload (kmeans, gridsearch) or the path of a Python script.")
+    str,
+    typer.Argument(
+        help="A workload (kmeans, gridsearch, nnsearch) or the path of a Python script."
+    ),
 ]
 ScriptArgs = Annotated[
     list[str] | None, typer.Argument(help="Arguments passed to the script.", show_default=False)

@@ -117,10 +117,11 @@ def prepare(request: WorkloadRequest) -> PreparedRun:
             f"unexpected arguments {' '.join(request.args)!r} for workload {workload.name}",
             "set parameters with --set key=value",
         )
+    params = workload.resolve(request.settings)
+    workload.check_ready(params)
     return PreparedRun(
-        workload.name, seed, workload.resolve(request.settings), workload=workload,
-        seed_given=request.seed is not None,
-    )  # fmt: skip
+        workload.name, seed, params, workload=workload, seed_given=request.seed is not None
+    )
 
 
 def quiet_dask_logs() -> None:
