@@ -181,6 +181,17 @@ def test_artifacts_are_csv_tables_and_pngs_of_the_expected_size(tmp_path: Path) 
     assert png_size(tmp_path / "g" / "gridsearch.png") == plots.SIZES["gridsearch.png"]
     assert "matplotlib" not in json.dumps(names)
 
+    # Any search's candidates plot, whatever its parameters (nnsearch: the hidden width).
+    cv = [
+        {"rank": 2, "width": 100, "mean_score": 0.97, "std_score": 0.01, "fit_time_s": 0.1},
+        {"rank": 1, "width": 200, "mean_score": 0.98, "std_score": 0.01, "fit_time_s": 0.2},
+    ]
+    record = a_record(workload="nnsearch", metrics={"best_score": 0.98, "cv_results": cv})
+    names = recording.write_artifacts(record, tmp_path / "n")
+    assert "gridsearch.png" in names and "cv_results.csv" in names
+    assert png_size(tmp_path / "n" / "gridsearch.png") == plots.SIZES["gridsearch.png"]
+    assert [plots._label(r) for r in sorted(cv, key=plots._order)] == ["width=100", "width=200"]
+
 
 # --- views ----------------------------------------------------------------------------
 

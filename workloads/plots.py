@@ -63,18 +63,43 @@ def kmeans_plot(metrics: dict[str, Any], folder: Path) -> Path:
     return _save(figure, folder, "kmeans.png")
 
 
+# Columns of a cv_results row that are results, not the candidate's parameters.
+_RESULT_COLUMNS = frozenset({"rank", "mean_score", "std_score", "fit_time_s", "score_time_s"})
+
+
+def _parameters(row: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        (k, v) for k, v in row.items() if k not in _RESULT_COLUMNS and not k.startswith("split")
+    ]
+
+
 def _label(row: dict[str, Any]) -> str:
-    return f"{row.get('ngram_range')} {row.get('norm')} α={row.get('alpha'):g}"
+    parts = []
+    for key, value in _parameters(row):
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        parts.append(
+            f"α={shown}"
+            if key == "alpha"
+            else shown
+            if key in ("ngram_range", "norm")
+            else f"{key}={shown}"
+        )
+    return " ".join(parts)
+
+
+def _order(row: dict[str, Any]) -> tuple[Any, ...]:
+    # Parameters in order, numbers as numbers; alpha descending (strongest penalty first).
+    return tuple(
+        (0, -v if k == "alpha" else v, "") if isinstance(v, int | float) else (1, 0, str(v))
+        for k, v in _parameters(row)
+    )
 
 
 def gridsearch_plot(metrics: dict[str, Any], folder: Path) -> Path:
     """Mean test score of every candidate with ± one standard deviation across folds; the
     best candidate in another colour."""
     figure, axes = _figure("gridsearch.png")
-    rows = sorted(
-        metrics.get("cv_results") or [],
-        key=lambda r: (str(r.get("ngram_range")), str(r.get("norm")), -float(r.get("alpha", 0))),
-    )
+    rows = sorted(metrics.get("cv_results") or [], key=_order)
     means = [float(r["mean_score"]) for r in rows]
     stds = [float(r.get("std_score", 0.0)) for r in rows]
     colours = ["#c44e52" if r.get("rank") == 1 else "#4c72b0" for r in rows]
