@@ -74,6 +74,20 @@ def test_env_shows_a_workers_different_version_highlighted_with_the_fix(cli, tmp
     assert "✗ scikit-learn" in row and FAKE in row and real in row
     assert f"✗ scikit-learn: client {real}, scheduler {real}, workers {FAKE}, {real}" in text
     assert "Fix:" in text and "scalecloud image --build TAG" in text
+
+    # submit compares versions first: a warning with the fix, or with --strict-versions a
+    # refusal before anything runs; the run record says which.
+    script = tmp_path / "hello.py"
+    marker = tmp_path / "ran"
+    script.write_text(f"open({str(marker)!r}, 'w').write('x')\nprint('hello from the script')\n")
+    refused = cli("submit", str(script), "--name", "odd", "--strict-versions")
+    assert refused.code != 0 and "scikit-learn" in refused.err and "Traceback" not in refused.err
+    assert "scalecloud image" in refused.err and not marker.exists()
+    warned = cli("submit", str(script), "--name", "odd", check=True)
+    assert "hello from the script" in warned.out and marker.exists()
+    assert "scikit-learn" in warned.err and "scalecloud image" in warned.err
+    runs = cli("runs", "--json", check=True).json()
+    assert [r["status"] for r in runs[:2]] == ["succeeded", "refused"]
     # Several clusters and no --name: the usual one-line error with the hint.
     assert_one_line_error(cli("env"), "several clusters are running", "--name")
 
