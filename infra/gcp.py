@@ -1,0 +1,86 @@
+"""Google Cloud: a GKE cluster with an autoscaling worker node pool, and Dask on it.
+
+The program is a function of a :class:`~scalecloud.infra.kube.KubeSpec`; pulumi-gcp is
+imported when it runs (``pip install "scalecloud[gcp]"``), never at import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scalecloud.infra.kube import KubeSpec, exec_kubeconfig
+
+
+def gke_cluster(spec: KubeSpec, opts: Any = None) -> tuple[Any, Any]:
+    """The GKE cluster component and its kubeconfig (an Output).
+
+    The default pool is removed and replaced by a node pool that autoscales between
+    ``min_nodes`` and ``max_nodes`` (0 allowed), optionally spot and with GPUs. Deletion
+    protection is off, or ``down`` could not delete the cluster.
+    """
+    import pulumi
+    import pulumi_gcp as gcp
+
+    name = spec.name
+    component = pulumi.ComponentResource("scalecloud:gcp:GkeCluster", name, None, opts)
+    child = pulumi.ResourceOptions(parent=component)
+    cluster = gcp.container.Cluster(
+        f"{name}-gke",
+        location=spec.zone or spec.region,
+        deletion_protection=False,
+        remove_default_node_pool=True,
+        initial_node_count=1,
+        resource_labels=dict(spec.labels),
+        release_channel={"channel": "REGULAR"},
+        opts=child,
+    )
+    node_config: dict[str, Any] = {
+        "machine_type": spec.machine_type,
+        "spot": spec.spot,
+        "labels": dict(spec.labels),
+        "resource_labels": dict(spec.labels),
+        "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+    }
+    if spec.gpu_count:
+        node_config["guest_accelerators"] = [
+            {
+                "type": spec.gpu_type,
+                "count": spec.gpu_count,
+                "gpu_driver_installation_config": {"gpu_driver_version": "DEFAULT"},
+            }
+        ]
+    pool = gcp.container.NodePool(
+        f"{name}-workers",
+        cluster=cluster.name,
+        location=cluster.location,
+        initial_node_count=spec.min_nodes,
+        autoscaling={"min_node_count": spec.min_nodes, "max_node_count": spec.max_nodes},
+        management={"auto_repair": True, "auto_upgrade": True},
+        node_config=node_config,
+        opts=child,
+    )
+    kubeconfig = pulumi.Output.all(
+        cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate
+    ).apply(
+        lambda args: exec_kubeconfig(
+            args[0], f"https://{args[1]}", args[2], "gke-gcloud-auth-plugin", [],
+            "install it with: gcloud components install gke-gcloud-auth-plugin",
+        )
+    )  # fmt: skip
+    component.register_outputs({"cluster": cluster.name, "node_pool": pool.name})
+    component.pool = pool  # for the Dask component to wait on nodes
+    return component, pulumi.Output.secret(kubeconfig)
+
+
+def program(spec: KubeSpec) -> None:
+    """The whole stack: GKE, then Dask on it once the node pool exists."""
+    import pulumi
+    from scalecloud.infra.dask_k8s import dask_on_kubernetes
+
+    cluster, kubeconfig = gke_cluster(spec)
+    dask = dask_on_kubernetes(spec, kubeconfig=kubeconfig, after=[cluster.pool])
+    pulumi.export("kubeconfig", kubeconfig)
+    pulumi.export("namespace", spec.namespace)
+    pulumi.export("scheduler_service", spec.scheduler_service)
+    pulumi.export("dask_cluster", spec.name)
+    del dask  # Declared; nothing more to export.
