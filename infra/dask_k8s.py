@@ -74,13 +74,26 @@ def dask_cluster_manifest(spec: KubeSpec) -> dict[str, Any]:
         limits["nvidia.com/gpu"] = spec.gpu_count
     if limits:
         worker["resources"] = {"limits": limits}
-    if spec.gpu_count:
-        manifest["spec"]["worker"]["spec"]["tolerations"] = [
-            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
-        ]
+    tolerations = tolerations_of(spec)
+    if tolerations:
+        for part in ("worker", "scheduler"):
+            manifest["spec"][part]["spec"]["tolerations"] = tolerations
     if spec.expose_cidr:
         manifest["spec"]["scheduler"]["service"]["loadBalancerSourceRanges"] = [spec.expose_cidr]
     return manifest
+
+
+def tolerations_of(spec: KubeSpec) -> list[dict[str, str]]:
+    """Taints the clouds put on GPU and spot nodes, which the Dask pods must tolerate."""
+    found = []
+    if spec.gpu_count:
+        found.append({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
+    if spec.spot and spec.provider == "azure":
+        found.append(
+            {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Exists",
+             "effect": "NoSchedule"}
+        )  # fmt: skip
+    return found
 
 
 def autoscaler_manifest(spec: KubeSpec) -> dict[str, Any]:
