@@ -71,7 +71,7 @@ def dask_cluster_manifest(spec: KubeSpec) -> dict[str, Any]:
     if spec.memory_per_worker:
         limits["memory"] = str(spec.memory_per_worker)
     if spec.gpu_count:
-        limits["nvidia.com/gpu"] = spec.gpu_count
+        limits["nvidia.com/gpu"] = str(spec.gpu_count)  # the CRD takes quantities as strings
     if limits:
         worker["resources"] = {"limits": limits}
     tolerations = tolerations_of(spec)
