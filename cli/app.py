@@ -53,10 +53,11 @@ def _root(
 
 
 def _register() -> None:
-    from scalecloud.cli import cluster_cmds, submit_cmds
+    from scalecloud.cli import cloud_cmds, cluster_cmds, submit_cmds
 
     cluster_cmds.register(app)
     submit_cmds.register(app)
+    cloud_cmds.register(app)
 
 
 _register()

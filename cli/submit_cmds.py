@@ -51,14 +51,14 @@ def submit(
       scalecloud submit my_experiment.py -- --epochs 3
     """
     from scalecloud.cli.render import EventView
-    from scalecloud.infra.provider import resolve_cluster
+    from scalecloud.infra.provider import reachable, resolve_cluster
     from scalecloud.workloads.runner import WorkloadRequest, execute, prepare
 
     prepared = prepare(WorkloadRequest(workload, tuple(settings or ()), seed, tuple(args or ())))
     provider, cluster = resolve_cluster(name)
     info = provider.status(cluster)
     assert info is not None
-    with EventView(quiet=as_json) as view:
+    with EventView(quiet=as_json) as view, reachable(provider, info) as info:
         outcome = execute(prepared, info, view)
     _show_outcome(outcome, cluster, as_json)
     if outcome.exit_code:
@@ -84,6 +84,15 @@ def run(
     idle_timeout: opt.IdleOpt = "1h",
     port: opt.PortOpt = 0,
     dashboard_port: opt.DashboardPortOpt = 0,
+    region: opt.RegionOpt = None,
+    zone: opt.ZoneOpt = None,
+    machine_type: opt.MachineTypeOpt = None,
+    min_nodes: opt.MinNodesOpt = None,
+    max_nodes: opt.MaxNodesOpt = None,
+    spot: opt.SpotOpt = False,
+    gpu: opt.GpuOpt = None,
+    image: opt.ImageOpt = None,
+    expose: opt.ExposeOpt = None,
     as_json: opt.JsonOpt = False,
 ) -> None:
     """Start a cluster, run a workload on it, then tear it down, whatever happens.
@@ -100,13 +109,19 @@ def run(
     """
     from scalecloud.cli.cluster_cmds import build_spec
     from scalecloud.cli.render import EventView, err
-    from scalecloud.infra.provider import get_provider
+    from scalecloud.infra.provider import get_provider, reachable
     from scalecloud.workloads.runner import WorkloadRequest, execute, prepare
 
     prepared = prepare(WorkloadRequest(workload, tuple(settings or ()), seed, tuple(args or ())))
+    from scalecloud.cli.cloud_cmds import cloud_extra
+
+    extra = cloud_extra(
+        provider, region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image, expose
+    )
     spec = build_spec(
         provider, name or f"run-{secrets.token_hex(3)}", workers, threads_per_worker,
         memory_per_worker, adapt, idle_timeout, port, dashboard_port, owner_pid=os.getpid(),
+        **extra,
     )  # fmt: skip
     backend = get_provider(spec.provider)
     if backend.status(spec.name) is not None:
@@ -119,7 +134,8 @@ def run(
         with EventView(quiet=as_json) as view:
             try:
                 info = backend.up(spec, view)
-                outcome = execute(prepared, info, view)
+                with reachable(backend, info) as info:
+                    outcome = execute(prepared, info, view)
             finally:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -11,9 +11,13 @@ pulumi-aws is imported when the program runs (``pip install "scalecloud[aws]"``)
 from __future__ import annotations
 
 import json
-from typing import Any
+import os
+from pathlib import Path
+from typing import Any, ClassVar
 
+from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube import KubeSpec, exec_kubeconfig
+from scalecloud.infra.pulumi_driver import PulumiProvider, has_env
 
 AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 AUTOSCALER_CHART = "cluster-autoscaler"
@@ -132,9 +136,11 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> tuple[Any, Any]:
     ]
     node_policies.append(
         aws.iam.RolePolicy(
-            f"{name}-node-autoscaler", role=node_role.id,
-            policy=autoscaler_policy(cluster_name), opts=region_opts,
-        )  # fmt: skip
+            f"{name}-node-autoscaler",
+            role=node_role.id,
+            policy=autoscaler_policy(cluster_name),
+            opts=region_opts,
+        )
     )
     cluster = aws.eks.Cluster(
         f"{name}-eks",
@@ -196,7 +202,10 @@ def autoscaler_release(spec: KubeSpec, cluster_name: str, provider: Any, parent:
             "cloudProvider": "aws",
             "autoDiscovery": {"clusterName": cluster_name},
             "awsRegion": spec.region,
-            "extraArgs": {"balance-similar-node-groups": True, "skip-nodes-with-system-pods": False},
+            "extraArgs": {
+                "balance-similar-node-groups": True,
+                "skip-nodes-with-system-pods": False,
+            },
             "podLabels": dict(spec.labels),
         },
         opts=pulumi.ResourceOptions(parent=parent, provider=provider),
@@ -215,3 +224,29 @@ def program(spec: KubeSpec) -> None:
     pulumi.export("namespace", spec.namespace)
     pulumi.export("scheduler_service", spec.scheduler_service)
     pulumi.export("dask_cluster", spec.name)
+
+
+class AwsProvider(PulumiProvider):
+    """EKS through Pulumi; see :class:`~scalecloud.infra.pulumi_driver.PulumiProvider`."""
+
+    name: ClassVar[str] = "aws"
+    tools = (("aws", "install the AWS CLI v2 (it issues the cluster's tokens): "
+                     "https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html"),)  # fmt: skip
+
+    def check_credentials(self, spec: KubeSpec) -> None:
+        aws_dir = Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config").parent
+        found = (
+            has_env("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+            or (aws_dir / "credentials").is_file()
+            or (aws_dir / "config").is_file()
+            or Path(os.environ.get("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")).is_file()
+        )  # fmt: skip
+        if not found:
+            raise ScalecloudError(
+                "no AWS credentials found (environment, profile or SSO)",
+                "log in with: aws configure (or aws sso login --profile P and AWS_PROFILE=P)",
+            )
+
+    def stack_env(self, spec: KubeSpec) -> dict[str, str]:
+        return {"AWS_REGION": spec.region}

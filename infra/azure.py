@@ -10,9 +10,13 @@ credentials. pulumi-azure-native is imported when the program runs
 from __future__ import annotations
 
 import base64
-from typing import Any
+import os
+from pathlib import Path
+from typing import Any, ClassVar
 
+from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube import KubeSpec
+from scalecloud.infra.pulumi_driver import PulumiProvider, has_env
 
 SYSTEM_VM_SIZE = "Standard_D2s_v5"
 
@@ -102,3 +106,24 @@ def program(spec: KubeSpec) -> None:
     pulumi.export("namespace", spec.namespace)
     pulumi.export("scheduler_service", spec.scheduler_service)
     pulumi.export("dask_cluster", spec.name)
+
+
+class AzureProvider(PulumiProvider):
+    """AKS through Pulumi; see :class:`~scalecloud.infra.pulumi_driver.PulumiProvider`."""
+
+    name: ClassVar[str] = "azure"
+
+    def check_credentials(self, spec: KubeSpec) -> None:
+        azure_dir = Path(os.environ.get("AZURE_CONFIG_DIR") or Path.home() / ".azure")
+        service_principal = all(
+            os.environ.get(v) for v in ("ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID")
+        )
+        cli_login = (azure_dir / "azureProfile.json").is_file() and (
+            (azure_dir / "msal_token_cache.json").is_file()
+            or (azure_dir / "msal_token_cache.bin").is_file()
+        )
+        if not (service_principal or cli_login or has_env("ARM_USE_MSI", "ARM_USE_OIDC")):
+            raise ScalecloudError(
+                "no Azure credentials found (Azure CLI login or ARM_* environment)",
+                "log in with: az login, then az account set --subscription SUBSCRIPTION_ID",
+            )

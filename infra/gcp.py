@@ -6,9 +6,14 @@ imported when it runs (``pip install "scalecloud[gcp]"``), never at import.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from contextlib import suppress
+from pathlib import Path
+from typing import Any, ClassVar
 
+from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube import KubeSpec, exec_kubeconfig
+from scalecloud.infra.pulumi_driver import PulumiProvider
 
 
 def gke_cluster(spec: KubeSpec, opts: Any = None) -> tuple[Any, Any]:
@@ -84,3 +89,55 @@ def program(spec: KubeSpec) -> None:
     pulumi.export("scheduler_service", spec.scheduler_service)
     pulumi.export("dask_cluster", spec.name)
     del dask  # Declared; nothing more to export.
+
+
+def _gcloud_config_dir() -> Path:
+    return Path(os.environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
+
+
+def gcp_project() -> str | None:
+    """The project from the environment or gcloud's active configuration."""
+    for var in ("GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"):
+        if os.environ.get(var):
+            return os.environ[var]
+    config = _gcloud_config_dir() / "configurations" / "config_default"
+    with suppress(OSError):
+        for line in config.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "project" and value.strip():
+                return value.strip()
+    return None
+
+
+class GcpProvider(PulumiProvider):
+    """GKE through Pulumi; see :class:`~scalecloud.infra.pulumi_driver.PulumiProvider`."""
+
+    name: ClassVar[str] = "gcp"
+    tools = (
+        ("gke-gcloud-auth-plugin",
+         "install it: gcloud components install gke-gcloud-auth-plugin "
+         "(https://cloud.google.com/sdk/docs/install first if gcloud is missing)"),
+    )  # fmt: skip
+
+    def check_credentials(self, spec: KubeSpec) -> None:
+        adc = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or str(
+            _gcloud_config_dir() / "application_default_credentials.json"
+        )
+        if not (Path(adc).is_file() or os.environ.get("GOOGLE_OAUTH_ACCESS_TOKEN")):
+            raise ScalecloudError(
+                "no Google Cloud application-default credentials found",
+                "log in with: gcloud auth application-default login "
+                "(or set GOOGLE_APPLICATION_CREDENTIALS to a key file)",
+            )
+        if gcp_project() is None:
+            raise ScalecloudError(
+                "no Google Cloud project is set",
+                "set one with: gcloud config set project PROJECT_ID (or GOOGLE_PROJECT=...)",
+            )
+
+    def stack_env(self, spec: KubeSpec) -> dict[str, str]:
+        env = {"GOOGLE_REGION": spec.region, "GOOGLE_ZONE": spec.zone}
+        project = gcp_project()
+        if project:
+            env["GOOGLE_PROJECT"] = project
+        return env

@@ -7,7 +7,13 @@ The program declares only the shared Dask component, on the kubeconfig context
 
 from __future__ import annotations
 
+import subprocess
+from typing import Any, ClassVar
+
+from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube import KubeSpec
+from scalecloud.infra.provider import Event, EventFn
+from scalecloud.infra.pulumi_driver import PulumiProvider
 
 CONTEXT = "minikube"
 
@@ -22,3 +28,35 @@ def program(spec: KubeSpec) -> None:
     pulumi.export("namespace", spec.namespace)
     pulumi.export("scheduler_service", spec.scheduler_service)
     pulumi.export("dask_cluster", spec.name)
+
+
+def minikube_running() -> bool:
+    proc = subprocess.run(
+        ["minikube", "status", "--format", "{{.Host}}"], capture_output=True, text=True, timeout=60
+    )
+    return proc.stdout.strip() == "Running"
+
+
+class MinikubeProvider(PulumiProvider):
+    """Dask on the user's minikube; starts it when stopped and stops it again on ``down``."""
+
+    name: ClassVar[str] = "minikube"
+    tools = (("minikube", "install it: https://minikube.sigs.k8s.io/docs/start/"),)
+
+    def prepare(self, spec: KubeSpec, on_event: EventFn) -> dict[str, Any]:
+        if minikube_running():
+            return {"started_minikube": False}
+        on_event(Event("step", "starting minikube (it was stopped; down stops it again)"))
+        proc = subprocess.run(["minikube", "start"], capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["(no output)"]
+            raise ScalecloudError(f"minikube start failed: {tail[0]}", "run: minikube start")
+        return {"started_minikube": True}
+
+    def release(self, record: dict[str, Any], on_event: EventFn) -> None:
+        if (record.get("prepared") or {}).get("started_minikube"):
+            on_event(Event("step", "stopping minikube, as scalecloud started it"))
+            subprocess.run(["minikube", "stop"], capture_output=True, timeout=300)
+
+    def _kube_access(self, name: str) -> dict[str, Any]:
+        return {"context": CONTEXT}

@@ -83,10 +83,10 @@ def fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
 
 def fake_kubeconfig(name: str) -> str:
     return (
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: {0}\n  cluster:\n"
-        "    server: https://{0}.plan.invalid\ncontexts:\n- name: {0}\n  context:\n"
-        "    cluster: {0}\n    user: {0}\ncurrent-context: {0}\nusers:\n- name: {0}\n  user: {{}}\n"
-    ).format(name)
+        f"apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n"
+        f"    server: https://{name}.plan.invalid\ncontexts:\n- name: {name}\n  context:\n"
+        f"    cluster: {name}\n    user: {name}\ncurrent-context: {name}\nusers:\n- name: {name}\n  user: {{}}\n"
+    )
 
 
 def _mock_classes() -> tuple[type, type]:
@@ -108,7 +108,7 @@ def _mock_classes() -> tuple[type, type]:
             super().__init__(mocks)
             self.declared: list[Declared] = []
 
-        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC's name)
+        def RegisterResource(self, request: Any) -> Any:  # gRPC's method name
             response = super().RegisterResource(request)
             if request.type != "pulumi:pulumi:Stack":
                 from pulumi.runtime import rpc

@@ -22,7 +22,9 @@ dask_kubernetes = pytest.importorskip("dask_kubernetes")
 
 from scalecloud.infra.kube import kube_spec  # noqa: E402
 
-CRDS = Path(dask_kubernetes.__file__).parent / "operator/deployment/helm/dask-kubernetes-operator/crds"
+CRDS = (
+    Path(dask_kubernetes.__file__).parent / "operator/deployment/helm/dask-kubernetes-operator/crds"
+)
 K8S_VERSION = "1.33"
 
 SPECS = {
@@ -85,7 +87,9 @@ def test_namespace_service_and_pods_validate_against_kubernetes(key):
     spec = kube_spec(SPECS[key])
     declared = declare(spec)
     namespace = next(d for d in declared if d.type == "kubernetes:core/v1:Namespace")
-    validate_k8s({"apiVersion": "v1", "kind": "Namespace", "metadata": namespace.inputs["metadata"]})
+    validate_k8s(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": namespace.inputs["metadata"]}
+    )
     cluster = dask_cluster_manifest(spec)
     meta = {"name": spec.scheduler_service, "namespace": spec.namespace}
     validate_k8s(
@@ -93,7 +97,12 @@ def test_namespace_service_and_pods_validate_against_kubernetes(key):
          "spec": cluster["spec"]["scheduler"]["service"]}
     )  # fmt: skip
     for part in ("scheduler", "worker"):
-        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": cluster["spec"][part]["spec"]}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": meta,
+            "spec": cluster["spec"][part]["spec"],
+        }
         validate_k8s(pod)
 
 
@@ -115,4 +124,6 @@ def test_autoscaler_validates_and_the_schemas_can_fail():
         validate_crd(with_none)
     service = dict(cluster["spec"]["scheduler"]["service"], loadBalancerSourceRange=["x"])
     with pytest.raises(kubernetes_validate.ValidationError):
-        validate_k8s({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": service})
+        validate_k8s(
+            {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": service}
+        )
