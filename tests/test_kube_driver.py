@@ -1,0 +1,335 @@
+"""The Pulumi stack driver (PulumiProvider) and the preflight checks, offline.
+
+The Automation API runs the ``pulumi`` CLI for every operation. Here a PulumiCommand
+subclass stands in for it: it records each call, emulates a file backend (stack files,
+resources, a lock left by an interrupted update) and writes engine events to the event
+log the API tails. What these tests cannot show: that the real CLI and clouds behave
+like the fake (the cloud-marked tests in test_kube_live.py do that where they can run).
+"""
+
+from __future__ import annotations
+
+import json
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.gcp import GcpProvider
+from scalecloud.infra.spec import ClusterSpec
+from scalecloud.infra.state import StateStore
+
+auto = pytest.importorskip("pulumi.automation")
+from pulumi.automation._cmd import CommandResult  # noqa: E402
+from pulumi.automation.errors import create_command_error  # noqa: E402
+from semver import VersionInfo  # noqa: E402
+
+RESOURCES = ("scalecloud:gcp:GkeCluster", "gcp:container/cluster:Cluster",
+             "gcp:container/nodePool:NodePool")  # fmt: skip
+
+
+class FakePulumi(auto.PulumiCommand):
+    """Records calls and answers like the CLI would on a file backend."""
+
+    def __init__(self) -> None:  # no version probe: there is no binary
+        self.command = "pulumi"
+        self.version = VersionInfo.parse("3.200.0")
+        self.calls: list[list[str]] = []
+        self.envs: list[dict[str, str]] = []
+        self.stacks: dict[str, list[str]] = {}
+        self.locked: set[str] = set()
+        self.fail_destroy = 0
+        self.leave_behind: list[str] = []
+        self.fail_up = False
+
+    def _stack_file(self, env, name) -> Path:
+        root = Path(env["PULUMI_BACKEND_URL"].removeprefix("file://"))
+        return root / ".pulumi" / "stacks" / "scalecloud" / f"{name}.json"
+
+    @staticmethod
+    def _events(args, urns, op) -> None:
+        """Engine events as the CLI writes them; the cancel event ends the log."""
+        if "--event-log" not in args:
+            return
+        with Path(args[args.index("--event-log") + 1]).open("a") as log:
+            for seq, urn in enumerate(urns):
+                meta = {"op": op, "urn": urn, "type": urn.split("::")[2], "provider": ""}
+                for key, n in (("resourcePreEvent", 2 * seq), ("resOutputsEvent", 2 * seq + 1)):
+                    log.write(json.dumps({"sequence": n, "timestamp": 0, key: {"metadata": meta}}))
+                    log.write("\n")
+            log.write(json.dumps({"sequence": 999, "timestamp": 0, "cancelEvent": {}}) + "\n")
+
+    def run(self, args, cwd, additional_env, on_output=None, on_error=None):
+        args = list(args)
+        self.calls.append(args)
+        self.envs.append(dict(additional_env))
+        name = args[args.index("--stack") + 1] if "--stack" in args else args[-1]
+        verb = args[0] if args[0] != "stack" else f"stack {args[1]}"
+
+        def fail(message: str):
+            raise create_command_error(CommandResult(stdout="", stderr=message, code=255))
+
+        out = ""
+        if verb == "up":
+            if self.fail_up:
+                self._events(args, [], "create")
+                self.locked.add(name)
+                fail("error: update failed: quota exceeded")
+            urns = [
+                f"urn:pulumi:{name}::scalecloud::{t}::{name}-{i}" for i, t in enumerate(RESOURCES)
+            ]
+            self._events(args, urns, "create")
+            self.stacks[name] = urns
+            path = self._stack_file(additional_env, name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("{}")
+        elif verb == "stack output":
+            outputs = {
+                "kubeconfig": "apiVersion: v1\nkind: Config\n",
+                "namespace": f"scalecloud-{name}",
+            }
+            if "--show-secrets" not in args:
+                outputs["kubeconfig"] = "[secret]"
+            out = json.dumps(outputs)
+        elif verb == "stack history":
+            out = json.dumps([{"kind": "update", "startTime": "2026-11-25T12:00:00.000000Z",
+                               "message": "", "environment": {}, "config": {}, "result": "succeeded"}])  # fmt: skip
+        elif verb == "cancel":
+            if name not in self.locked:
+                fail("error: no stack update in progress")
+            self.locked.discard(name)
+        elif verb == "refresh":
+            if name in self.locked:
+                fail("error: the stack is locked")
+        elif verb == "destroy":
+            if name in self.locked:
+                self._events(args, [], "delete")
+                fail("error: the stack is locked")
+            if self.fail_destroy:
+                self._events(args, [], "delete")
+                self.fail_destroy -= 1
+                self.locked.add(name)  # killed half-way: lock and pending deletes remain
+                self.stacks[name] = self.stacks.get(name, [])[1:]
+                fail("error: interrupted")
+            self._events(args, self.stacks.get(name, []), "delete")
+            self.stacks[name] = list(self.leave_behind)
+        elif verb == "stack export":
+            resources = [{"urn": u, "type": u.split("::")[2]} for u in self.stacks.get(name, [])]
+            resources.insert(0, {"urn": "urn:stack", "type": "pulumi:pulumi:Stack"})
+            out = json.dumps({"version": 3, "deployment": {"resources": resources}})
+        elif verb == "stack rm":
+            self.stacks.pop(name, None)
+            self._stack_file(additional_env, name).unlink(missing_ok=True)
+        return CommandResult(stdout=out, stderr="", code=0)
+
+    def verbs(self) -> list[str]:
+        return [c[0] if c[0] != "stack" else f"stack {c[1]}" for c in self.calls]
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    monkeypatch.setenv("GOOGLE_PROJECT", "demo-project")
+    fake = FakePulumi()
+    provider = GcpProvider(StateStore(tmp_path / "home"), pulumi_command=fake)
+    provider.tools = ()  # no gke-gcloud-auth-plugin here
+    provider.check_credentials = lambda spec: None
+    return provider, fake
+
+
+def spec(name: str = "t1") -> ClusterSpec:
+    return ClusterSpec(provider="gcp", name=name, adapt=(1, 4), extra={"spot": True})
+
+
+def test_up_runs_one_stack_on_a_private_file_backend(fake):
+    provider, cli = fake
+    events = []
+    info = provider.up(spec(), events.append)
+    assert info.state == "running" and info.provider == "gcp"
+    assert cli.verbs()[:2] == ["stack select", "up"]
+    up_env = cli.envs[cli.verbs().index("up")]
+    home = provider.store.home
+    assert up_env["PULUMI_BACKEND_URL"] == f"file://{home / 'pulumi'}"
+    assert up_env["GOOGLE_PROJECT"] == "demo-project" and up_env["GOOGLE_ZONE"] == "us-central1-a"
+    passphrase = home / "pulumi" / "passphrase"
+    assert up_env["PULUMI_CONFIG_PASSPHRASE"] == passphrase.read_text().strip()
+    assert len(up_env["PULUMI_CONFIG_PASSPHRASE"]) >= 32
+    for private in (passphrase, home / "clusters" / "t1.kubeconfig"):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+    progress = [e.data for e in events if e.kind == "resources"]
+    assert progress[-1] == {"done": 3, "total": 3}
+    record = provider.store.get("t1")
+    assert record["state"] == "running" and record["kube"]["spot"] is True
+    assert record["outputs"] == {"namespace": "scalecloud-t1"}  # the kubeconfig is not in it
+    # The passphrase is made once: a second cluster reuses it.
+    provider.up(spec("t2"), events.append)
+    assert cli.envs[-1]["PULUMI_CONFIG_PASSPHRASE"] == up_env["PULUMI_CONFIG_PASSPHRASE"]
+
+
+def test_up_of_a_running_cluster_changes_nothing(fake):
+    provider, cli = fake
+    first = provider.up(spec(), lambda e: None)
+    calls = len(cli.calls)
+    again = provider.up(spec(), lambda e: None)
+    assert again.created == first.created and len(cli.calls) == calls
+
+
+def test_status_shows_nodes_image_and_cost(fake):
+    provider, _ = fake
+    provider.up(spec(), lambda e: None)
+    info = provider.status("t1")
+    assert info.adapt == (1, 4)
+    assert info.details["nodes"] == [1, 4] and info.details["spot"] is True
+    assert info.details["image"].startswith("official Dask image")
+    low, high = info.details["hourly_cost_range"]
+    assert 0 < low < high and info.hourly_cost == low
+
+
+def test_down_destroys_checks_and_removes_everything_and_is_idempotent(fake):
+    provider, cli = fake
+    provider.up(spec(), lambda e: None)
+    start = len(cli.calls)
+    events = []
+    provider.down("t1", events.append)
+    verbs = cli.verbs()[start:]
+    assert verbs.index("refresh") < verbs.index("destroy") < verbs.index("stack export")
+    assert verbs[-1] == "stack rm"
+    refresh = cli.calls[start + verbs.index("refresh")]
+    assert "--clear-pending-creates" in refresh
+    assert provider.store.get("t1") is None and "t1" not in cli.stacks
+    assert not (provider.store.clusters_dir / "t1.kubeconfig").exists()
+    assert any("held nothing" in e.message for e in events)
+    calls = len(cli.calls)
+    provider.down("t1", lambda e: None)
+    assert len(cli.calls) == calls
+
+
+def test_down_resumes_a_half_finished_destroy(fake):
+    provider, cli = fake
+    provider.up(spec(), lambda e: None)
+    cli.fail_destroy = 1
+    with pytest.raises(ScalecloudError, match="resumes where this stopped"):
+        provider.down("t1", lambda e: None)
+    assert provider.store.get("t1")["state"] == "destroying" and "t1" in cli.locked
+    start = len(cli.calls)
+    provider.down("t1", lambda e: None)
+    verbs = cli.verbs()[start:]
+    assert verbs.index("cancel") < verbs.index("refresh") < verbs.index("destroy")
+    assert provider.store.get("t1") is None and "t1" not in cli.stacks
+
+
+def test_down_refuses_to_forget_what_destroy_left(fake):
+    provider, cli = fake
+    provider.up(spec(), lambda e: None)
+    cli.leave_behind = ["urn:pulumi:t1::scalecloud::gcp:container/nodePool:NodePool::t1-workers"]
+    with pytest.raises(
+        ScalecloudError, match="still holds: gcp:container/nodePool:NodePool t1-workers"
+    ):
+        provider.down("t1", lambda e: None)
+    assert provider.store.get("t1") is not None and "t1" in cli.stacks
+
+
+def test_a_failed_up_is_recorded_and_down_cleans_it(fake):
+    provider, cli = fake
+    cli.fail_up = True
+    with pytest.raises(ScalecloudError, match="quota exceeded") as caught:
+        provider.up(spec(), lambda e: None)
+    assert "scalecloud down --name t1" in caught.value.hint
+    assert provider.store.get("t1")["state"] == "creating"
+    cli.fail_up = False
+    cli.stacks["t1"] = []  # the update had created nothing
+    Path(cli._stack_file(cli.envs[-1], "t1")).parent.mkdir(parents=True, exist_ok=True)
+    cli._stack_file(cli.envs[-1], "t1").write_text("{}")
+    provider.down("t1", lambda e: None)
+    assert provider.store.get("t1") is None
+
+
+# -- preflight, through the real CLI ------------------------------------------------------
+
+
+@pytest.fixture
+def bare(cli, tmp_path):
+    """The CLI with no pulumi, no cloud tools and an empty home directory."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    home = tmp_path / "user"
+    home.mkdir()
+    cli.env.update(PATH=str(bin_dir), HOME=str(home))  # gcloud etc. live in /usr/bin here
+    for var in list(cli.env):
+        if var.startswith(("AWS_", "GOOGLE_", "CLOUDSDK_", "ARM_", "AZURE_")):
+            del cli.env[var]
+    cli.bin_dir = bin_dir
+    return cli
+
+
+def fake_tool(bin_dir: Path, name: str, output: str = "") -> None:
+    path = bin_dir / name
+    path.write_text(f"#!/bin/sh\necho '{output}'\n")
+    path.chmod(0o755)
+
+
+def assert_refused(cli, result, *fragments: str) -> None:
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert result.code == 1 and len(lines) == 1, result.err
+    assert lines[0].startswith("Error: ") and " Hint: " in lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    # Nothing was created: no record, no Pulumi backend, no passphrase.
+    assert cli.records() == []
+    assert not (cli.home / "pulumi").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX shell scripts stand in for tools")
+def test_up_without_the_pulumi_cli_fails_with_the_install_hint_and_creates_nothing(bare):
+    result = bare("up", "--provider", "gcp")
+    assert_refused(bare, result, "the Pulumi CLI (pulumi) is not installed", "get.pulumi.com",
+                   "PulumiCommand.install()")  # fmt: skip
+
+
+def test_an_old_pulumi_cli_is_refused(bare):
+    fake_tool(bare.bin_dir, "pulumi", "v3.99.0")
+    result = bare("up", "--provider", "aws")
+    assert_refused(bare, result, "is v3.99.0; scalecloud needs 3.150.0 or newer", "self-update")
+
+
+@pytest.mark.parametrize(
+    ("provider", "tools", "fragments"),
+    [
+        ("gcp", ["gke-gcloud-auth-plugin"], ["application-default credentials", "gcloud auth application-default login"]),
+        ("gcp", [], ["gke-gcloud-auth-plugin is not installed", "gcloud components install"]),
+        ("aws", ["aws"], ["no AWS credentials", "aws configure"]),
+        ("aws", [], ["aws is not installed", "AWS CLI"]),
+        ("azure", [], ["no Azure credentials", "az login"]),
+        ("minikube", [], ["minikube is not installed", "minikube.sigs.k8s.io"]),
+    ],
+)  # fmt: skip
+def test_missing_tools_and_credentials_are_refused_before_any_state(
+    bare, provider, tools, fragments
+):
+    fake_tool(bare.bin_dir, "pulumi", "v3.200.0")
+    for tool in tools:
+        fake_tool(bare.bin_dir, tool)
+    assert_refused(bare, bare("up", "--provider", provider), *fragments)
+
+
+def test_a_missing_extra_names_the_pip_command(monkeypatch):
+    import importlib.util
+
+    from scalecloud.infra.kube import require_extra
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pulumi_azure_native" else real(name, *a),
+    )
+    with pytest.raises(ScalecloudError) as caught:
+        require_extra("azure")
+    assert "pulumi_azure_native" in caught.value.message
+    assert caught.value.hint == 'install it with: pip install "scalecloud[azure]"'
+    require_extra("gcp")  # installed here
+
+
+def test_cloud_flags_are_refused_for_the_local_provider(cli):
+    result = cli("up", "--spot", "--region", "eu-west-1")
+    assert_refused(cli, result, "--region, --spot apply to the Kubernetes providers only")
