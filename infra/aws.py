@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube import KubeSpec, exec_kubeconfig
-from scalecloud.infra.pulumi_driver import PulumiProvider, has_env
+from scalecloud.infra.preflight import has_env
+from scalecloud.infra.pulumi_driver import PulumiProvider
 
 AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 AUTOSCALER_CHART = "cluster-autoscaler"

@@ -16,7 +16,8 @@ from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube import KubeSpec
-from scalecloud.infra.pulumi_driver import PulumiProvider, has_env
+from scalecloud.infra.preflight import has_env
+from scalecloud.infra.pulumi_driver import PulumiProvider
 
 SYSTEM_VM_SIZE = "Standard_D2s_v5"
 

@@ -15,10 +15,8 @@ cluster; the program itself comes from :data:`scalecloud.infra.plan.PROGRAMS`.
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -27,53 +25,14 @@ from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube import KubeSpec, kube_spec, require_extra
-from scalecloud.infra.provider import ClusterInfo, Event, EventFn
+from scalecloud.infra.preflight import find_pulumi_cli
+from scalecloud.infra.provider import ClusterInfo, Event, EventFn, WorkerInfo
 from scalecloud.infra.spec import ClusterSpec
 from scalecloud.infra.state import StateStore
 
-MIN_PULUMI_CLI = (3, 150, 0)
-PULUMI_INSTALL_HINT = (
-    "install the Pulumi CLI (https://www.pulumi.com/docs/install/: curl -fsSL "
-    'https://get.pulumi.com | sh), or let the SDK fetch it: python -c "from '
-    'pulumi.automation import PulumiCommand; PulumiCommand.install()"'
-)
 PROJECT = "scalecloud"
 SCHEDULER_PORT = 8786
 DASHBOARD_PORT = 8787
-
-
-def _version_tuple(text: str) -> tuple[int, ...]:
-    match = re.search(r"(\d+)\.(\d+)\.(\d+)", text)
-    return tuple(int(p) for p in match.groups()) if match else (0, 0, 0)
-
-
-def find_pulumi_cli() -> tuple[str, str]:
-    """The path and version of the Pulumi CLI, or the error that says how to install it."""
-    path = shutil.which("pulumi")
-    fallback = Path.home() / ".pulumi" / "bin" / "pulumi"
-    if path is None and fallback.is_file() and os.access(fallback, os.X_OK):
-        path = str(fallback)
-    if path is None:
-        raise ScalecloudError("the Pulumi CLI (pulumi) is not installed", PULUMI_INSTALL_HINT)
-    try:
-        found = subprocess.run(
-            [path, "version"], capture_output=True, text=True, timeout=60, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise ScalecloudError(
-            f"the Pulumi CLI at {path} does not run: {exc}", PULUMI_INSTALL_HINT
-        ) from exc
-    if _version_tuple(found) < MIN_PULUMI_CLI:
-        need = ".".join(map(str, MIN_PULUMI_CLI))
-        raise ScalecloudError(
-            f"the Pulumi CLI at {path} is {found}; scalecloud needs {need} or newer",
-            f"upgrade it: pulumi self-update, or {PULUMI_INSTALL_HINT}",
-        )
-    return path, found
-
-
-def has_env(*names: str) -> bool:
-    return any(os.environ.get(n) for n in names)
 
 
 class PulumiProvider:
@@ -123,7 +82,7 @@ class PulumiProvider:
         self.check_credentials(spec)
 
     def up(self, spec: ClusterSpec, on_event: EventFn) -> ClusterInfo:
-        existing = self.status(spec.name)
+        existing = self.status(spec.name, live_check=False)
         if existing is not None and existing.state == "running":
             return existing
         kspec = kube_spec(spec)
@@ -156,7 +115,7 @@ class PulumiProvider:
         assert info is not None
         return info
 
-    def status(self, name: str) -> ClusterInfo | None:
+    def status(self, name: str, live_check: bool = True) -> ClusterInfo | None:
         record = self.store.get(name)
         if record is None:
             return None
@@ -166,8 +125,22 @@ class PulumiProvider:
         kspec = KubeSpec.from_dict(record["kube"])
         cost = estimate(kspec)
         where = f"{kspec.namespace}/{kspec.scheduler_service}"
+        state = record.get("state", "creating")
+        live = self._live(name, kspec) if state == "running" and live_check else None
+        workers: tuple[WorkerInfo, ...] = ()
+        if state == "running" and live_check:
+            if live is None:
+                state = "unreachable"
+            elif not live["dask_cluster"]:
+                state = "idle-stopped"  # the operator removed it; nodes still cost money
+            memory = kspec.memory_per_worker or 0
+            workers = tuple(
+                WorkerInfo(w["name"], kspec.threads_per_worker, memory)
+                for w in (live or {}).get("workers", [])
+                if w["phase"] == "Running"
+            )
         return ClusterInfo(
-            name=name, provider=self.name, state=record.get("state", "creating"),
+            name=name, provider=self.name, state=state, workers=workers,
             scheduler_address=f"port-forward to {where}:{SCHEDULER_PORT}",
             dashboard_url=f"port-forward to {where}:{DASHBOARD_PORT} (scalecloud dashboard)",
             spec=spec, created=float(record["created"]),
@@ -179,6 +152,7 @@ class PulumiProvider:
                 "image": kspec.image or "official Dask image + pinned EXTRA_PIP_PACKAGES",
                 "hourly_cost_range": [cost["hourly_min"], cost["hourly_max"]],
                 "namespace": kspec.namespace, "stack": name,
+                "live_nodes": live["nodes"] if live else None,
                 "kubeconfig": str(self._kubeconfig_path(name)),
             },
         )  # fmt: skip
@@ -221,6 +195,8 @@ class PulumiProvider:
             # A previous up or destroy killed half-way leaves a lock and pending operations.
             with suppress(Exception):
                 stack.cancel()
+            if record is not None and record.get("state") != "creating":
+                self._delete_dask_first(name, kspec, on_event)
             on_event(Event("step", f"refreshing {name!r} (objects the cluster removed itself)"))
             with suppress(Exception):  # an unreachable cluster must not block destroy
                 stack.refresh(clear_pending_creates=True, color="never")
@@ -247,6 +223,30 @@ class PulumiProvider:
         on_event(
             Event("info", f"stack {name!r} is destroyed and removed; it held nothing after destroy")
         )
+
+    def _delete_dask_first(self, name: str, kspec: KubeSpec, on_event: EventFn) -> None:
+        """Delete the DaskCluster while the operator runs, and wait for its Services (a
+        LoadBalancer's cloud resources are not in Pulumi's state) to go. Best effort: an
+        unreachable cluster is left to destroy, which drops its objects from state."""
+        from scalecloud.infra.kube_live import delete_dask_objects
+
+        on_event(Event("step", f"deleting the Dask objects of {name!r} first"))
+        try:
+            left = delete_dask_objects(self._kube_access(name), kspec)
+        except Exception as exc:  # unreachable or already gone: destroy handles it
+            on_event(Event("info", f"could not reach the cluster ({_last_line(exc)}); destroying"))
+            return
+        if left:
+            on_event(Event("warning", f"still there after 5 minutes: {', '.join(left)}"))
+
+    def _live(self, name: str, kspec: KubeSpec) -> dict[str, Any] | None:
+        """What the cluster reports now, or None when it cannot be reached."""
+        from scalecloud.infra.kube_live import live_state
+
+        try:
+            return live_state(self._kube_access(name), kspec)
+        except Exception:  # an unreachable cluster is a state to show, not a crash
+            return None
 
     # -- reaching the scheduler ------------------------------------------------------
 

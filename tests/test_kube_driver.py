@@ -134,6 +134,11 @@ def fake(tmp_path, monkeypatch):
     provider = GcpProvider(StateStore(tmp_path / "home"), pulumi_command=fake)
     provider.tools = ()  # no gke-gcloud-auth-plugin here
     provider.check_credentials = lambda spec: None
+    # No cluster behind the fake: kr8s's view of it is canned too.
+    fake.live = {"nodes": 2, "scheduler_ready": True, "dask_cluster": True,
+                 "workers": [{"name": "w-1", "phase": "Running"}, {"name": "w-2", "phase": "Pending"}]}  # fmt: skip
+    provider._live = lambda name, kspec: fake.live
+    provider._delete_dask_first = lambda name, kspec, on_event: fake.calls.append(["delete-dask"])
     return provider, fake
 
 
@@ -174,15 +179,37 @@ def test_up_of_a_running_cluster_changes_nothing(fake):
     assert again.created == first.created and len(cli.calls) == calls
 
 
-def test_status_shows_nodes_image_and_cost(fake):
-    provider, _ = fake
+def test_status_shows_nodes_workers_image_and_cost(fake):
+    provider, cli = fake
     provider.up(spec(), lambda e: None)
     info = provider.status("t1")
-    assert info.adapt == (1, 4)
-    assert info.details["nodes"] == [1, 4] and info.details["spot"] is True
+    assert info.state == "running" and info.adapt == (1, 4)
+    assert [w.address for w in info.workers] == ["w-1"]  # running pods only
+    assert info.details["nodes"] == [1, 4] and info.details["live_nodes"] == 2
+    assert info.details["spot"] is True
     assert info.details["image"].startswith("official Dask image")
     low, high = info.details["hourly_cost_range"]
     assert 0 < low < high and info.hourly_cost == low
+    cli.live = dict(cli.live, dask_cluster=False)
+    assert provider.status("t1").state == "idle-stopped"
+    cli.live = None
+    assert provider.status("t1").state == "unreachable"
+    provider.up(ClusterSpec(provider="gcp", name="t3", extra={"image": "reg.example/ml:2"}), print)
+    assert provider.status("t3").details["image"] == "reg.example/ml:2"
+
+
+def test_scale_updates_the_stack_with_the_new_range(fake):
+    provider, cli = fake
+    provider.up(spec(), lambda e: None)
+    ups = cli.verbs().count("up")
+    provider.scale("t1", None, (2, 8))
+    assert cli.verbs().count("up") == ups + 1
+    kube = provider.store.get("t1")["kube"]
+    assert (kube["workers_min"], kube["workers_max"]) == (2, 8)
+    provider.scale("t1", 3, None)
+    assert provider.status("t1").adapt is None
+    with pytest.raises(ScalecloudError, match="not running"):
+        provider.scale("nope", 1, None)
 
 
 def test_down_destroys_checks_and_removes_everything_and_is_idempotent(fake):
@@ -192,7 +219,8 @@ def test_down_destroys_checks_and_removes_everything_and_is_idempotent(fake):
     events = []
     provider.down("t1", events.append)
     verbs = cli.verbs()[start:]
-    assert verbs.index("refresh") < verbs.index("destroy") < verbs.index("stack export")
+    assert verbs.index("delete-dask") < verbs.index("refresh") < verbs.index("destroy")
+    assert verbs.index("destroy") < verbs.index("stack export")
     assert verbs[-1] == "stack rm"
     refresh = cli.calls[start + verbs.index("refresh")]
     assert "--clear-pending-creates" in refresh
