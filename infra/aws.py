@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import KubeSpec, exec_kubeconfig
-from scalecloud.infra.preflight import has_env
+from scalecloud.infra.kube import LABEL, KubeSpec, exec_kubeconfig
+from scalecloud.infra.preflight import cli_json, has_env
 from scalecloud.infra.pulumi_driver import PulumiProvider
 
 AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
@@ -251,3 +251,19 @@ class AwsProvider(PulumiProvider):
 
     def stack_env(self, spec: KubeSpec) -> dict[str, str]:
         return {"AWS_REGION": spec.region}
+
+    def cloud_leftovers(self, spec: KubeSpec) -> list[str] | None:
+        found: list[str] = []
+        # Ours carry the label; what Kubernetes made (LoadBalancers, volumes) the cluster tag.
+        for key, value in (
+            (LABEL, spec.name),
+            (f"kubernetes.io/cluster/scalecloud-{spec.name}", "owned"),
+        ):
+            reply = cli_json(
+                ["aws", "resourcegroupstaggingapi", "get-resources", "--region", spec.region,
+                 "--tag-filters", f"Key={key},Values={value}", "--output", "json"]
+            )  # fmt: skip
+            if reply is None:
+                return None
+            found += [r["ResourceARN"] for r in reply.get("ResourceTagMappingList", [])]
+        return found

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import KubeSpec
-from scalecloud.infra.preflight import has_env
+from scalecloud.infra.kube import LABEL, KubeSpec
+from scalecloud.infra.preflight import cli_json, has_env
 from scalecloud.infra.pulumi_driver import PulumiProvider
 
 SYSTEM_VM_SIZE = "Standard_D2s_v5"
@@ -128,3 +128,17 @@ class AzureProvider(PulumiProvider):
                 "no Azure credentials found (Azure CLI login or ARM_* environment)",
                 "log in with: az login, then az account set --subscription SUBSCRIPTION_ID",
             )
+
+    def cloud_leftovers(self, spec: KubeSpec) -> list[str] | None:
+        tagged = cli_json(
+            ["az", "resource", "list", "--tag", f"{LABEL}={spec.name}", "--output", "json"]
+        )
+        group = cli_json(
+            ["az", "group", "exists", "--name", f"scalecloud-{spec.name}", "--output", "json"]
+        )
+        if tagged is None or group is None:
+            return None
+        found = [item.get("id", "?") for item in tagged]
+        if group is True:
+            found.append(f"resource group scalecloud-{spec.name}")
+        return found

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import KubeSpec, exec_kubeconfig
+from scalecloud.infra.kube import LABEL, KubeSpec, exec_kubeconfig
+from scalecloud.infra.preflight import cli_json
 from scalecloud.infra.pulumi_driver import PulumiProvider
 
 
@@ -141,3 +142,25 @@ class GcpProvider(PulumiProvider):
         if project:
             env["GOOGLE_PROJECT"] = project
         return env
+
+    def cloud_leftovers(self, spec: KubeSpec) -> list[str] | None:
+        project = gcp_project()
+        if project is None:
+            return None
+        base = ["--project", project, "--format", "json"]
+        queries = {
+            "cluster": ["gcloud", "container", "clusters", "list",
+                        f"--filter=resourceLabels.{LABEL}={spec.name}", *base],
+            "disk": ["gcloud", "compute", "disks", "list",
+                     f"--filter=labels.{LABEL}={spec.name} OR description~{spec.namespace}/", *base],
+            # LoadBalancers made by Kubernetes name their Service in the description.
+            "forwarding rule": ["gcloud", "compute", "forwarding-rules", "list",
+                                f"--filter=description~{spec.namespace}/", *base],
+        }  # fmt: skip
+        found: list[str] = []
+        for what, command in queries.items():
+            items = cli_json(command)
+            if items is None:
+                return None
+            found += [f"{what} {item.get('name', '?')}" for item in items]
+        return found

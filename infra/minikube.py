@@ -60,3 +60,13 @@ class MinikubeProvider(PulumiProvider):
 
     def _kube_access(self, name: str) -> dict[str, Any]:
         return {"context": CONTEXT}
+
+    def cloud_leftovers(self, spec: KubeSpec) -> list[str] | None:
+        import kr8s
+
+        try:
+            api = kr8s.api(context=CONTEXT)
+            names = [ns.name for ns in api.get("namespaces")]
+        except Exception:  # minikube stopped or unreachable: cannot tell
+            return None
+        return [f"namespace {spec.namespace}"] if spec.namespace in names else []

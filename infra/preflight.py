@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
 
@@ -53,3 +54,16 @@ def find_pulumi_cli() -> tuple[str, str]:
 
 def has_env(*names: str) -> bool:
     return any(os.environ.get(n) for n in names)
+
+
+def cli_json(command: list[str], timeout: float = 120.0) -> Any | None:
+    """The parsed JSON a cloud CLI prints, or None when the tool is missing or fails."""
+    import json
+
+    if shutil.which(command[0]) is None:
+        return None
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        return json.loads(proc.stdout) if proc.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None

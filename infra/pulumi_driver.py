@@ -215,6 +215,7 @@ class PulumiProvider:
                     f"run scalecloud down --name {name} again, or delete them in the console",
                 )
             stack.workspace.remove_stack(name)
+        self._check_cloud(name, kspec, record, on_event)
         if record is not None:
             self.release(record, on_event)
         self._kubeconfig_path(name).unlink(missing_ok=True)
@@ -223,6 +224,39 @@ class PulumiProvider:
         on_event(
             Event("info", f"stack {name!r} is destroyed and removed; it held nothing after destroy")
         )
+
+    def cloud_leftovers(self, spec: KubeSpec) -> list[str] | None:
+        """What the cloud still reports for the cluster's label after destroy; None when it
+        cannot be asked (its CLI is missing or fails)."""
+        del spec  # Unused.
+        return []
+
+    def _check_cloud(
+        self, name: str, kspec: KubeSpec, record: dict[str, Any] | None, on_event: EventFn
+    ) -> None:
+        """The claim "nothing is left", checked against the cloud itself, not only the state."""
+        on_event(
+            Event("step", f"asking {self.name} for anything labelled scalecloud-cluster={name}")
+        )
+        found = self.cloud_leftovers(kspec)
+        if found is None:
+            on_event(
+                Event("warning", f"could not ask {self.name} what is left; check its console "
+                      f"for the label scalecloud-cluster={name}")
+            )  # fmt: skip
+        elif found:
+            if record is not None:
+                record["state"] = "leftovers"
+                with self.store.lock():
+                    self.store.put(name, record)
+            raise ScalecloudError(
+                f"{self.name} still reports for {name!r}: {', '.join(found[:5])}"
+                + (f" and {len(found) - 5} more" if len(found) > 5 else ""),
+                f"deletions can lag a minute: run scalecloud down --name {name} again to "
+                "re-check, or delete them in the console",
+            )
+        else:
+            on_event(Event("info", f"{self.name} reports nothing labelled for {name!r}"))
 
     def _delete_dask_first(self, name: str, kspec: KubeSpec, on_event: EventFn) -> None:
         """Delete the DaskCluster while the operator runs, and wait for its Services (a

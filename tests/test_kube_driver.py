@@ -139,6 +139,8 @@ def fake(tmp_path, monkeypatch):
                  "workers": [{"name": "w-1", "phase": "Running"}, {"name": "w-2", "phase": "Pending"}]}  # fmt: skip
     provider._live = lambda name, kspec: fake.live
     provider._delete_dask_first = lambda name, kspec, on_event: fake.calls.append(["delete-dask"])
+    fake.cloud_left = []
+    provider.cloud_leftovers = lambda kspec: fake.cloud_left
     return provider, fake
 
 
@@ -255,6 +257,84 @@ def test_down_refuses_to_forget_what_destroy_left(fake):
     ):
         provider.down("t1", lambda e: None)
     assert provider.store.get("t1") is not None and "t1" in cli.stacks
+
+
+def test_down_asks_the_cloud_and_keeps_the_record_while_it_reports_leftovers(fake):
+    provider, cli = fake
+    provider.up(spec(), lambda e: None)
+    cli.cloud_left = ["arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/a1"]
+    with pytest.raises(
+        ScalecloudError, match="still reports for 't1': arn:aws:elasticloadbalancing"
+    ):
+        provider.down("t1", lambda e: None)
+    assert provider.store.get("t1")["state"] == "leftovers" and "t1" not in cli.stacks
+    cli.cloud_left = []
+    start = len(cli.calls)
+    events = []
+    provider.down("t1", events.append)  # re-checks without a stack to destroy
+    assert "destroy" not in cli.verbs()[start:] and provider.store.get("t1") is None
+    assert any("reports nothing labelled" in e.message for e in events)
+    cli.cloud_left = None
+    provider.up(spec("t4"), lambda e: None)
+    events = []
+    provider.down("t4", events.append)  # cannot ask: says so, and finishes
+    assert any(e.kind == "warning" and "could not ask gcp" in e.message for e in events)
+
+
+def script(bin_dir: Path, name: str, body: str) -> None:
+    path = bin_dir / name
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+
+
+def test_cloud_leftover_queries_read_each_clouds_cli(tmp_path, monkeypatch):
+    from scalecloud.infra.aws import AwsProvider
+    from scalecloud.infra.azure import AzureProvider
+    from scalecloud.infra.kube import kube_spec
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("GOOGLE_PROJECT", "demo")
+    store = StateStore(tmp_path / "home")
+    aws_spec = kube_spec(ClusterSpec(provider="aws", name="t1"))
+    assert AwsProvider(store).cloud_leftovers(aws_spec) is None  # no aws CLI: cannot tell
+    script(
+        tmp_path,
+        "aws",
+        """case "$*" in
+  *"Key=scalecloud-cluster,Values=t1"*) echo '{"ResourceTagMappingList": [{"ResourceARN": "arn:vpc"}]}';;
+  *"Key=kubernetes.io/cluster/scalecloud-t1,Values=owned"*) echo '{"ResourceTagMappingList": [{"ResourceARN": "arn:elb"}]}';;
+  *) exit 3;;
+esac
+""",
+    )
+    assert AwsProvider(store).cloud_leftovers(aws_spec) == ["arn:vpc", "arn:elb"]
+    script(
+        tmp_path,
+        "gcloud",
+        """case "$*" in
+  *"container clusters list --filter=resourceLabels.scalecloud-cluster=t1 --project demo"*) echo '[{"name": "t1-gke"}]';;
+  *"forwarding-rules"*"description~scalecloud-t1/"*) echo '[]';;
+  *"disks list"*) echo '[{"name": "pvc-1"}]';;
+  *) exit 3;;
+esac
+""",
+    )
+    gcp_spec = kube_spec(ClusterSpec(provider="gcp", name="t1"))
+    assert GcpProvider(store).cloud_leftovers(gcp_spec) == ["cluster t1-gke", "disk pvc-1"]
+    script(
+        tmp_path,
+        "az",
+        """case "$*" in
+  "resource list --tag scalecloud-cluster=t1 --output json") echo '[]';;
+  "group exists --name scalecloud-t1 --output json") echo 'false';;
+  *) exit 3;;
+esac
+""",
+    )
+    azure_spec = kube_spec(ClusterSpec(provider="azure", name="t1"))
+    assert AzureProvider(store).cloud_leftovers(azure_spec) == []
+    script(tmp_path, "az", "exit 1\n")  # not logged in
+    assert AzureProvider(store).cloud_leftovers(azure_spec) is None
 
 
 def test_a_failed_up_is_recorded_and_down_cleans_it(fake):
