@@ -293,8 +293,14 @@ class PulumiProvider:
         from kr8s.objects import Service
 
         kspec = KubeSpec.from_dict(self.store.get(info.name)["kube"])  # type: ignore[index]
-        api = kr8s.api(**self._kube_access(info.name))
-        service = Service.get(kspec.scheduler_service, namespace=kspec.namespace, api=api)
+        try:
+            api = kr8s.api(**self._kube_access(info.name))
+            service = Service.get(kspec.scheduler_service, namespace=kspec.namespace, api=api)
+        except Exception as exc:
+            raise ScalecloudError(
+                f"cannot reach the scheduler Service of {info.name!r}: {_last_line(exc)}",
+                f"check the cluster with: scalecloud status --name {info.name}",
+            ) from exc
         with (
             service.portforward(SCHEDULER_PORT, local_port="auto") as port,
             service.portforward(DASHBOARD_PORT, local_port="auto") as dash,

@@ -441,3 +441,24 @@ def test_a_missing_extra_names_the_pip_command(monkeypatch):
 def test_cloud_flags_are_refused_for_the_local_provider(cli):
     result = cli("up", "--spot", "--region", "eu-west-1")
     assert_refused(cli, result, "--region, --spot apply to the Kubernetes providers only")
+
+
+def test_status_and_submit_of_an_unreachable_cloud_cluster_through_the_cli(bare):
+    import time
+
+    from scalecloud.infra.kube import kube_spec
+
+    cluster = ClusterSpec(provider="gcp", name="s1", adapt=(1, 4), extra={"spot": True})
+    record = {"name": "s1", "provider": "gcp", "state": "running", "created": time.time(),
+              "spec": cluster.to_dict(), "kube": kube_spec(cluster).to_dict(), "prepared": {}}  # fmt: skip
+    StateStore(bare.home).put("s1", record)
+    status = bare("status", "--json", check=True).json()[0]
+    assert status["state"] == "unreachable" and status["provider"] == "gcp"
+    assert status["details"]["nodes"] == [1, 4] and status["details"]["spot"] is True
+    text = bare("status", check=True).out
+    assert "USD/hour" in text and "official Dask image" in text and "1-4 × e2-standard-4" in text
+    submit = bare("submit", "kmeans", "--set", "n_blocks=1")
+    assert submit.code == 1 and "cannot reach the scheduler Service of 's1'" in submit.err
+    down = bare("down", "--name", "s1")  # no pulumi here: refused, and the record is kept
+    assert down.code == 1 and "Pulumi CLI" in down.err and bare.records() == ["s1.json"]
+    (bare.home / "clusters" / "s1.json").unlink()  # the fixture's cleanup needs pulumi too
