@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import LABEL, KubeSpec, exec_kubeconfig
+from scalecloud.infra.kube import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
 from scalecloud.infra.preflight import cli_json, has_env
 from scalecloud.infra.pulumi_driver import PulumiProvider
 
@@ -81,7 +81,7 @@ def ami_type(spec: KubeSpec) -> str:
     return "AL2023_x86_64_NVIDIA" if spec.gpu_count else "AL2023_x86_64_STANDARD"
 
 
-def eks_cluster(spec: KubeSpec, opts: Any = None) -> tuple[Any, Any]:
+def eks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
     """The EKS component (network, roles, cluster, node group) and its kubeconfig."""
     import pulumi
     import pulumi_aws as aws
@@ -129,7 +129,7 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> tuple[Any, Any]:
         f"{name}-node-role", assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
         tags=tags, opts=region_opts,
     )  # fmt: skip
-    node_policies = [
+    node_policies: list[Any] = [
         aws.iam.RolePolicyAttachment(
             f"{name}-node-policy-{i}", role=node_role.name, policy_arn=arn, opts=region_opts
         )
@@ -183,9 +183,7 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> tuple[Any, Any]:
         )
     )  # fmt: skip
     component.register_outputs({"cluster": cluster.name, "node_group": node_group.node_group_name})
-    component.node_group = node_group
-    component.cluster_name = cluster_name
-    return component, pulumi.Output.secret(kubeconfig)
+    return CloudCluster(component, pulumi.Output.secret(kubeconfig), node_group, cluster_name)
 
 
 def autoscaler_release(spec: KubeSpec, cluster_name: str, provider: Any, parent: Any) -> Any:
@@ -218,10 +216,10 @@ def program(spec: KubeSpec) -> None:
     import pulumi
     from scalecloud.infra.dask_k8s import dask_on_kubernetes
 
-    cluster, kubeconfig = eks_cluster(spec)
-    dask = dask_on_kubernetes(spec, kubeconfig=kubeconfig, after=[cluster.node_group])
+    cluster = eks_cluster(spec)
+    dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])
     autoscaler_release(spec, cluster.cluster_name, dask.provider, dask.component)
-    pulumi.export("kubeconfig", kubeconfig)
+    pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("namespace", spec.namespace)
     pulumi.export("scheduler_service", spec.scheduler_service)
     pulumi.export("dask_cluster", spec.name)

@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import LABEL, KubeSpec
+from scalecloud.infra.kube import LABEL, CloudCluster, KubeSpec
 from scalecloud.infra.preflight import cli_json, has_env
 from scalecloud.infra.pulumi_driver import PulumiProvider
 
 SYSTEM_VM_SIZE = "Standard_D2s_v5"
+SYSTEM_ASSIGNED: Any = {"type": "SystemAssigned"}  # the cluster's managed identity
 
 
-def aks_cluster(spec: KubeSpec, opts: Any = None) -> tuple[Any, Any]:
+def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
     """The AKS component (resource group, managed cluster, worker pool) and its kubeconfig."""
     import pulumi
     import pulumi_azure_native as azure
@@ -35,26 +36,25 @@ def aks_cluster(spec: KubeSpec, opts: Any = None) -> tuple[Any, Any]:
         f"{name}-rg", resource_group_name=f"scalecloud-{name}", location=spec.region,
         tags=tags, opts=child,
     )  # fmt: skip
+    system_pool: Any = {
+        "name": "system",
+        "mode": "System",
+        "count": 1,
+        "vm_size": SYSTEM_VM_SIZE,
+        "os_type": "Linux",
+        "type": "VirtualMachineScaleSets",
+        "node_labels": dict(spec.labels),
+        "tags": tags,
+    }  # at least one node
     cluster = azure.containerservice.ManagedCluster(
         f"{name}-aks",
         resource_group_name=group.name,
         resource_name_=f"scalecloud-{name}",
         location=spec.region,
         dns_prefix=f"scalecloud-{name}",
-        identity={"type": "SystemAssigned"},
+        identity=SYSTEM_ASSIGNED,
         enable_rbac=True,
-        agent_pool_profiles=[
-            {
-                "name": "system",
-                "mode": "System",
-                "count": 1,
-                "vm_size": SYSTEM_VM_SIZE,
-                "os_type": "Linux",
-                "type": "VirtualMachineScaleSets",
-                "node_labels": dict(spec.labels),
-                "tags": tags,
-            }
-        ],
+        agent_pool_profiles=[system_pool],
         tags=tags,
         opts=child,
     )
@@ -92,8 +92,7 @@ def aks_cluster(spec: KubeSpec, opts: Any = None) -> tuple[Any, Any]:
         lambda encoded: base64.b64decode(encoded).decode()
     )
     component.register_outputs({"cluster": cluster.name, "node_pool": pool.name})
-    component.pool = pool
-    return component, pulumi.Output.secret(kubeconfig)
+    return CloudCluster(component, pulumi.Output.secret(kubeconfig), pool)
 
 
 def program(spec: KubeSpec) -> None:
@@ -101,9 +100,9 @@ def program(spec: KubeSpec) -> None:
     import pulumi
     from scalecloud.infra.dask_k8s import dask_on_kubernetes
 
-    cluster, kubeconfig = aks_cluster(spec)
-    dask_on_kubernetes(spec, kubeconfig=kubeconfig, after=[cluster.pool])
-    pulumi.export("kubeconfig", kubeconfig)
+    cluster = aks_cluster(spec)
+    dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])
+    pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("namespace", spec.namespace)
     pulumi.export("scheduler_service", spec.scheduler_service)
     pulumi.export("dask_cluster", spec.name)

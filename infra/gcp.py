@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import LABEL, KubeSpec, exec_kubeconfig
+from scalecloud.infra.kube import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
 from scalecloud.infra.preflight import cli_json
 from scalecloud.infra.pulumi_driver import PulumiProvider
 
 
-def gke_cluster(spec: KubeSpec, opts: Any = None) -> tuple[Any, Any]:
-    """The GKE cluster component and its kubeconfig (an Output).
+def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
+    """The GKE cluster component, its kubeconfig (an Output) and worker pool.
 
     The default pool is removed and replaced by a node pool that autoscales between
     ``min_nodes`` and ``max_nodes`` (0 allowed), optionally spot and with GPUs. Deletion
@@ -40,7 +40,7 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> tuple[Any, Any]:
         release_channel={"channel": "REGULAR"},
         opts=child,
     )
-    node_config: dict[str, Any] = {
+    node_config: Any = {  # a NodePoolNodeConfigArgsDict
         "machine_type": spec.machine_type,
         "spot": spec.spot,
         "labels": dict(spec.labels),
@@ -74,8 +74,7 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> tuple[Any, Any]:
         )
     )  # fmt: skip
     component.register_outputs({"cluster": cluster.name, "node_pool": pool.name})
-    component.pool = pool  # for the Dask component to wait on nodes
-    return component, pulumi.Output.secret(kubeconfig)
+    return CloudCluster(component, pulumi.Output.secret(kubeconfig), pool)
 
 
 def program(spec: KubeSpec) -> None:
@@ -83,9 +82,9 @@ def program(spec: KubeSpec) -> None:
     import pulumi
     from scalecloud.infra.dask_k8s import dask_on_kubernetes
 
-    cluster, kubeconfig = gke_cluster(spec)
-    dask = dask_on_kubernetes(spec, kubeconfig=kubeconfig, after=[cluster.pool])
-    pulumi.export("kubeconfig", kubeconfig)
+    cluster = gke_cluster(spec)
+    dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])
+    pulumi.export("kubeconfig", cluster.kubeconfig)
     pulumi.export("namespace", spec.namespace)
     pulumi.export("scheduler_service", spec.scheduler_service)
     pulumi.export("dask_cluster", spec.name)

@@ -189,6 +189,16 @@ def kube_spec(spec: ClusterSpec) -> KubeSpec:
     )
 
 
+@dataclass(frozen=True)
+class CloudCluster:
+    """What a cloud program's cluster component hands to the Dask component."""
+
+    component: Any  # the pulumi.ComponentResource grouping the cloud resources
+    kubeconfig: Any  # an Output[str], secret
+    nodes: Any  # the worker node pool / group: every Kubernetes object waits for it
+    cluster_name: str = ""
+
+
 def exec_kubeconfig(
     name: str, server: str, ca_data: str, command: str, args: list[str], hint: str
 ) -> str:

@@ -66,7 +66,7 @@ class MinikubeProvider(PulumiProvider):
 
         try:
             api = kr8s.api(context=CONTEXT)
-            names = [ns.name for ns in api.get("namespaces")]
+            names = [getattr(ns, "name", None) for ns in api.get("namespaces")]
         except Exception:  # minikube stopped or unreachable: cannot tell
             return None
         return [f"namespace {spec.namespace}"] if spec.namespace in names else []

@@ -97,7 +97,7 @@ def _mock_classes() -> tuple[type, type]:
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
             return f"{args.name}-id", fake_outputs(args.typ, args.name, args.inputs)
 
-        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list] | dict:
+        def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
             if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
                 value = base64.b64encode(fake_kubeconfig(args.args["resourceName"]).encode())
                 return {"kubeconfigs": [{"name": "clusterUser", "value": value.decode()}]}
