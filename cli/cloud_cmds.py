@@ -21,6 +21,10 @@ def cloud_extra(
         "expose_cidr": expose,
     }  # fmt: skip
     given = {k: v for k, v in given.items() if v is not None}
+    if expose and provider != "local":
+        from scalecloud.infra.preflight import caller_cidr, check_cidr
+
+        given["expose_cidr"] = caller_cidr() if expose == "me" else check_cidr(expose)
     if provider == "local" and given:
         flags = ", ".join("--" + k.replace("_cidr", "").replace("_", "-") for k in given)
         raise ScalecloudError(

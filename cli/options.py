@@ -143,7 +143,8 @@ ExposeOpt = Annotated[
     str | None,
     typer.Option(
         "--expose", envvar="SCALECLOUD_EXPOSE", show_default=False, rich_help_panel="Clouds",
-        help="Make the scheduler a LoadBalancer open to this CIDR only, e.g. 198.51.100.7/32 "
-        "(default: private, reached through a port-forward).",
+        help="Make the scheduler a LoadBalancer open to this CIDR only, e.g. 198.51.100.7/32, "
+        "or 'me' for this machine's public address (default: private, reached through a "
+        "port-forward).",
     ),
 ]  # fmt: skip

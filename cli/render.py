@@ -196,7 +196,9 @@ def plan_tree(report: dict[str, Any]) -> Any:
     for line in cost["lines"]:
         price = "?" if line["hourly"] is None else f"{line['hourly']:.3f}"
         low, high = line["count"]
-        table.add_row(line["item"], price, str(low) if low == high else f"{low}-{high}", line["note"])
+        table.add_row(
+            line["item"], price, str(low) if low == high else f"{low}-{high}", line["note"]
+        )
     summary = (
         f"[bold]{cost['hourly_min']:.2f}-{cost['hourly_max']:.2f} {cost['currency']}/hour[/] "
         "from the fewest to the most nodes"

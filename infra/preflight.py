@@ -67,3 +67,36 @@ def cli_json(command: list[str], timeout: float = 120.0) -> Any | None:
         return json.loads(proc.stdout) if proc.returncode == 0 else None
     except (OSError, subprocess.SubprocessError, ValueError):
         return None
+
+
+def caller_cidr(timeout: float = 10.0) -> str:
+    """This machine's public address as a /32, for ``--expose me``."""
+    import ipaddress
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen("https://checkip.amazonaws.com", timeout=timeout) as reply:
+            address = ipaddress.ip_address(reply.read().decode().strip())
+    except (OSError, ValueError) as exc:
+        raise ScalecloudError(
+            f"could not find this machine's public address: {exc}",
+            "give it yourself, e.g. --expose 198.51.100.7/32",
+        ) from exc
+    return f"{address}/{32 if address.version == 4 else 128}"
+
+
+def check_cidr(text: str) -> str:
+    import ipaddress
+
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError as exc:
+        raise ScalecloudError(
+            f"invalid --expose {text!r}", "give a CIDR such as 198.51.100.7/32, or: --expose me"
+        ) from exc
+    if network.prefixlen == 0:
+        raise ScalecloudError(
+            f"--expose {text} would open the scheduler to everyone",
+            "give your own address, e.g. --expose me or --expose 198.51.100.7/32",
+        )
+    return str(network)

@@ -82,15 +82,29 @@ class PulumiProvider:
         self.check_credentials(spec)
 
     def up(self, spec: ClusterSpec, on_event: EventFn) -> ClusterInfo:
-        existing = self.status(spec.name, live_check=False)
+        existing = self.status(spec.name)
         if existing is not None and existing.state == "running":
             return existing
+        if existing is not None and existing.state in ("destroying", "leftovers"):
+            raise ScalecloudError(
+                f"cluster {spec.name!r} is being torn down",
+                f"finish that first: scalecloud down --name {spec.name}",
+            )
         kspec = kube_spec(spec)
         self.preflight(kspec)
         prepared = self.prepare(kspec, on_event)
+        if existing is not None:
+            # Half made, unreachable, or its DaskCluster removed by the idle timeout:
+            # the same stack again, refreshed first, brings it back to the spec.
+            on_event(
+                Event("info", f"cluster {spec.name!r} is {existing.state}; updating its stack")
+            )
+            created = existing.created
+        else:
+            created = time.time()
         record = {
             "name": spec.name, "provider": self.name, "state": "creating",
-            "created": time.time(), "spec": spec.to_dict(), "kube": kspec.to_dict(),
+            "created": created, "spec": spec.to_dict(), "kube": kspec.to_dict(),
             "image": kspec.image or "official", "prepared": prepared,
         }  # fmt: skip
         with self.store.lock():
@@ -98,7 +112,9 @@ class PulumiProvider:
         on_event(Event("step", f"creating stack {spec.name!r} ({self.name}); this takes minutes"))
         stack = self._stack(kspec)
         try:
-            result = stack.up(on_event=_engine_events(on_event), color="never")
+            result = stack.up(
+                on_event=_engine_events(on_event), color="never", refresh=existing is not None
+            )
         except Exception as exc:
             raise ScalecloudError(
                 f"pulumi up of {spec.name!r} failed: {_last_line(exc)}",

@@ -131,7 +131,8 @@ def test_help_is_fast_and_imports_nothing_heavy():
 
 
 def test_every_command_has_help_with_an_example(cli):
-    for command in ("up", "status", "scale", "down", "dashboard", "submit", "run", "workloads", "plan"):
+    commands = ("up", "status", "scale", "down", "dashboard", "submit", "run", "workloads")
+    for command in (*commands, "plan"):
         result = cli(command, "--help")
         assert result.code == 0
         assert "Example" in result.out and f"scalecloud {command}" in result.out

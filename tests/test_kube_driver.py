@@ -200,6 +200,28 @@ def test_status_shows_nodes_workers_image_and_cost(fake):
     assert provider.status("t3").details["image"] == "reg.example/ml:2"
 
 
+def test_up_brings_back_an_idle_stopped_cluster_and_refuses_one_being_destroyed(fake):
+    provider, cli = fake
+    first = provider.up(spec(), lambda e: None)
+    cli.live = dict(cli.live, dask_cluster=False)  # the operator's idle timeout struck
+    ups = [c for c in cli.calls if c[0] == "up"]
+    events = []
+
+    def back_up(event):
+        events.append(event)
+        cli.live = dict(cli.live, dask_cluster=True)  # the update recreates it
+
+    again = provider.up(spec(), back_up)
+    new_ups = [c for c in cli.calls if c[0] == "up"][len(ups) :]
+    assert len(new_ups) == 1 and "--refresh" in new_ups[0]
+    assert again.state == "running" and again.created == first.created
+    assert any("idle-stopped; updating its stack" in e.message for e in events)
+    record = provider.store.get("t1")
+    provider.store.put("t1", dict(record, state="destroying"))
+    with pytest.raises(ScalecloudError, match="being torn down"):
+        provider.up(spec(), lambda e: None)
+
+
 def test_scale_updates_the_stack_with_the_new_range(fake):
     provider, cli = fake
     provider.up(spec(), lambda e: None)

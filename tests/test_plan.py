@@ -93,8 +93,19 @@ def test_plan_tree_and_its_errors(cli):
         (["--provider", "gcp", "--gpu", "many"], "invalid --gpu 'many'"),
         (["--provider", "aws", "--min-nodes", "5", "--max-nodes", "2"], "invalid node range 5:2"),
         (["--provider", "minikube", "--spot"], "--spot applies to clouds only"),
+        (["--provider", "gcp", "--expose", "0.0.0.0/0"], "would open the scheduler to everyone"),
+        (["--provider", "gcp", "--expose", "everyone"], "invalid --expose 'everyone'"),
     ):
         result = cli("plan", *args)
         lines = [line for line in result.err.splitlines() if line.strip()]
         assert result.code == 1 and len(lines) == 1 and fragment in lines[0], result.err
     assert cli.records() == []
+
+
+def test_plan_expose_is_one_address(cli):
+    report = cli(
+        "plan", "--provider", "azure", "--expose", "198.51.100.7", "--json", check=True
+    ).json()
+    cluster = next(r for r in report["resources"] if r["type"].endswith(":DaskCluster"))
+    assert cluster["properties"]["service"] == "LoadBalancer"
+    assert report["spec"]["expose_cidr"] == "198.51.100.7/32"
