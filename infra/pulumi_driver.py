@@ -100,6 +100,9 @@ class PulumiProvider:
                 Event("info", f"cluster {spec.name!r} is {existing.state}; updating its stack")
             )
             created = existing.created
+            # What an earlier attempt set up (minikube started) is still to be undone.
+            before = (self.store.get(spec.name) or {}).get("prepared") or {}
+            prepared = {key: prepared.get(key) or before.get(key) for key in {*prepared, *before}}
         else:
             created = time.time()
         record = {

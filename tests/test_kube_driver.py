@@ -484,3 +484,38 @@ def test_status_and_submit_of_an_unreachable_cloud_cluster_through_the_cli(bare)
     down = bare("down", "--name", "s1")  # no pulumi here: refused, and the record is kept
     assert down.code == 1 and "Pulumi CLI" in down.err and bare.records() == ["s1.json"]
     (bare.home / "clusters" / "s1.json").unlink()  # the fixture's cleanup needs pulumi too
+
+
+def test_minikube_is_started_when_stopped_and_left_as_found(tmp_path, monkeypatch):
+    from scalecloud.infra.minikube import MinikubeProvider
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log, state = tmp_path / "minikube.log", tmp_path / "minikube.state"
+    state.write_text("Stopped")
+    script(bin_dir, "minikube", f"""echo "$*" >> {log}
+case "$1" in
+  status) cat {state};;
+  start) echo Running > {state};;
+  stop) echo Stopped > {state};;
+esac
+""")  # fmt: skip
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    cli = FakePulumi()
+    provider = MinikubeProvider(StateStore(tmp_path / "home"), pulumi_command=cli)
+    provider._live = lambda name, kspec: {"nodes": 1, "scheduler_ready": True,
+                                         "dask_cluster": True, "workers": []}  # fmt: skip
+    provider._delete_dask_first = lambda name, kspec, on_event: None
+    provider.cloud_leftovers = lambda kspec: []
+    provider.up(ClusterSpec(provider="minikube", name="m1", workers=1), lambda e: None)
+    assert provider.store.get("m1")["prepared"] == {"started_minikube": True}
+    assert log.read_text().splitlines()[-1] == "start"
+    provider.down("m1", lambda e: None)
+    assert log.read_text().splitlines()[-1] == "stop" and state.read_text().strip() == "Stopped"
+    # Running before: running after.
+    state.write_text("Running")
+    seen = len(log.read_text().splitlines())
+    provider.up(ClusterSpec(provider="minikube", name="m2", workers=1), lambda e: None)
+    provider.down("m2", lambda e: None)
+    assert log.read_text().splitlines()[seen:] == ["status --format {{.Host}}"]
+    assert state.read_text().strip() == "Running"
