@@ -124,7 +124,7 @@ def operator_release_args(spec: KubeSpec) -> dict[str, Any]:
         "name": "dask-operator",
         "atomic": True,
         "cleanup_on_fail": True,
-        "values": {"podLabels": dict(spec.labels)},
+        "values": {"podAnnotations": dict(spec.labels)},  # a key of the chart's values.yaml
     }
 
 

@@ -127,3 +127,13 @@ def test_autoscaler_validates_and_the_schemas_can_fail():
         validate_k8s(
             {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": service}
         )
+
+
+def test_operator_release_values_are_keys_of_the_charts_values():
+    from scalecloud.infra.dask_k8s import operator_release_args
+
+    chart = CRDS.parent
+    known = yaml.safe_load((chart / "values.yaml").read_text())
+    assert yaml.safe_load((chart / "Chart.yaml").read_text())["name"] == "dask-kubernetes-operator"
+    values = operator_release_args(kube_spec(ClusterSpec(provider="gcp", name="v1")))["values"]
+    assert values and set(values) <= set(known)
