@@ -17,8 +17,10 @@ app = typer.Typer(
         "  scalecloud up --workers 2            # a local Dask cluster\n\n"
         "  scalecloud submit kmeans --set n_blocks=20\n\n"
         "  scalecloud submit my_experiment.py   # Client() inside connects to the cluster\n\n"
+        "  scalecloud runs                      # every run recorded: params, versions, results\n\n"
         "  scalecloud down\n\n"
-        "  scalecloud run gridsearch            # up, submit and down in one"
+        "  scalecloud run gridsearch            # up, submit and down in one\n\n"
+        "  scalecloud env                       # versions here and on the cluster"
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -53,10 +55,12 @@ def _root(
 
 
 def _register() -> None:
-    from scalecloud.cli import cloud_cmds, cluster_cmds, submit_cmds
+    from scalecloud.cli import cloud_cmds, cluster_cmds, env_cmds, runs_cmds, submit_cmds
 
     cluster_cmds.register(app)
     submit_cmds.register(app)
+    runs_cmds.register(app)
+    env_cmds.register(app)
     cloud_cmds.register(app)
 
 

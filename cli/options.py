@@ -74,7 +74,10 @@ SeedOpt = Annotated[
     ),
 ]
 WorkloadArg = Annotated[
-    str, typer.Argument(help="A workload (kmeans, gridsearch) or the path of a Python script.")
+    str,
+    typer.Argument(
+        help="A workload (kmeans, gridsearch, nnsearch) or the path of a Python script."
+    ),
 ]
 ScriptArgs = Annotated[
     list[str] | None, typer.Argument(help="Arguments passed to the script.", show_default=False)
@@ -146,5 +149,12 @@ ExposeOpt = Annotated[
         help="Make the scheduler a LoadBalancer open to this CIDR only, e.g. 198.51.100.7/32, "
         "or 'me' for this machine's public address (default: private, reached through a "
         "port-forward).",
+    ),
+]  # fmt: skip
+StrictVersionsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict-versions", envvar="SCALECLOUD_STRICT_VERSIONS",
+        help="Refuse to run when package versions differ between this client and the cluster.",
     ),
 ]  # fmt: skip

@@ -67,6 +67,9 @@ class EventView:
 
     def __call__(self, event: Event) -> None:
         if self.quiet:
+            # --json keeps stdout clean; warnings (such as a version mismatch) still show.
+            if event.kind == "warning":
+                err.print(f"[yellow]Warning:[/] {event.message}")
             return
         if event.kind == "resources":
             data = event.data
@@ -152,6 +155,8 @@ def result_tables(outcome: Any) -> list[Table]:
         summary.add_row(label, value)
     summary.add_row("seed", str(outcome.seed))
     summary.add_row("duration", f"{outcome.duration_s:.2f} s")
+    if outcome.run_id:
+        summary.add_row("run", f"{outcome.run_id} (scalecloud runs show {outcome.run_id})")
     tables = [summary]
     for title, rows in (outcome.result.tables if outcome.result else {}).items():
         if not rows:
@@ -205,3 +210,43 @@ def plan_tree(report: dict[str, Any]) -> Any:
     )
     notes = [f"[yellow]Note:[/] {n}" for n in cost["notes"]]
     return Group(root, table, summary, *notes)
+
+
+def versions_table(table: Any, mismatches: list[Any], cluster: str | None) -> Table:
+    """Client, scheduler and workers side by side; differing cells in red (yellow where the
+    package is optional), their rows marked ✗. Packages installed nowhere are left out."""
+    from scalecloud.workloads.versions import SCHEDULER_IGNORES
+
+    workers = sorted(table.workers)
+    wide = len(workers) <= 6
+    view = Table(title=f"versions: client vs cluster {cluster!r}" if cluster else "versions")
+    view.add_column("package")
+    view.add_column("client")
+    if cluster:
+        view.add_column("scheduler")
+        for address in workers if wide else []:
+            view.add_column(f"worker {address.rsplit(':', 1)[-1]}")
+        if not wide:
+            view.add_column(f"{len(workers)} workers")
+    differing = {m.package: m for m in mismatches}
+    for package in table.packages():
+        mine = table.client.get(package)
+        scheduler = (table.scheduler or {}).get(package)
+        values = [table.workers[a].get(package) for a in workers]
+        if mine is None and scheduler is None and not any(values):
+            continue
+        mismatch = differing.get(package)
+        style = ("bold red" if mismatch.matters else "yellow") if mismatch else ""
+        row = [f"[{style}]✗ {package}[/]" if mismatch else package, _version_cell(mine)]
+        if cluster:
+            check = package not in SCHEDULER_IGNORES
+            row.append(_version_cell(scheduler, style if check and scheduler != mine else ""))
+            cells = [_version_cell(v, style if v != mine else "") for v in values]
+            row.extend(cells if wide else [", ".join(sorted(set(cells)))])
+        view.add_row(*row)
+    return view
+
+
+def _version_cell(value: Any, style: str = "") -> str:
+    text = "-" if value is None else str(value)
+    return f"[{style}]{text}[/]" if style else text

@@ -12,7 +12,7 @@ from scalecloud.cli import options as opt
 from scalecloud.infra.errors import ScalecloudError
 
 
-def _show_outcome(outcome: Any, cluster: str, as_json: bool) -> None:
+def show_outcome(outcome: Any, cluster: str, as_json: bool) -> None:
     from scalecloud.cli.render import out, print_json, result_tables
 
     if as_json:
@@ -22,7 +22,7 @@ def _show_outcome(outcome: Any, cluster: str, as_json: bool) -> None:
         style = "green" if outcome.exit_code == 0 else "red"
         out.print(
             f"[{style}]{outcome.name} {outcome.status}[/] (exit code {outcome.exit_code}, "
-            f"{outcome.duration_s:.2f} s, seed {outcome.seed})"
+            f"{outcome.duration_s:.2f} s, seed {outcome.seed}, run {outcome.run_id or '-'})"
         )
         return
     for table in result_tables(outcome):
@@ -35,12 +35,14 @@ def submit(
     settings: opt.SetOpt = None,
     seed: opt.SeedOpt = None,
     name: opt.NameOpt = None,
+    strict_versions: opt.StrictVersionsOpt = False,
     as_json: opt.JsonOpt = False,
 ) -> None:
     """Run a workload or a Python script on a running cluster, with live progress.
 
     A script runs with DASK_SCHEDULER_ADDRESS set, so a plain Client() inside it
     connects to the cluster; its output streams through and its exit code is kept.
+    Every run is recorded (see: scalecloud runs).
 
     Examples:
 
@@ -50,19 +52,40 @@ def submit(
 
       scalecloud submit my_experiment.py -- --epochs 3
     """
-    from scalecloud.cli.render import EventView
-    from scalecloud.infra.provider import reachable, resolve_cluster
-    from scalecloud.workloads.runner import WorkloadRequest, execute, prepare
+    from scalecloud.workloads.runner import WorkloadRequest, prepare
 
     prepared = prepare(WorkloadRequest(workload, tuple(settings or ()), seed, tuple(args or ())))
+    submit_prepared(prepared, name, as_json, strict_versions)
+
+
+def submit_prepared(
+    prepared: Any, name: str | None, as_json: bool, strict_versions: bool,
+    rerun_of: str | None = None, show: bool = True,
+) -> Any:  # fmt: skip
+    """Run ``prepared`` on an existing cluster; with ``show``, show the outcome and exit
+    with its code, else return it."""
+    from scalecloud.cli.render import EventView
+    from scalecloud.infra.provider import reachable, resolve_cluster
+    from scalecloud.workloads.runner import execute
+
     provider, cluster = resolve_cluster(name)
     info = provider.status(cluster)
     assert info is not None
-    with EventView(quiet=as_json) as view, reachable(provider, info) as info:
-        outcome = execute(prepared, info, view)
-    _show_outcome(outcome, cluster, as_json)
+    # SIGTERM ends a submit like Ctrl-C, so that its run record is completed.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        with EventView(quiet=as_json) as view, reachable(provider, info) as info:
+            outcome = execute(
+                prepared, info, view, strict_versions=strict_versions, rerun_of=rerun_of
+            )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not show:
+        return outcome
+    show_outcome(outcome, cluster, as_json)
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
+    return outcome
 
 
 def run(
@@ -93,11 +116,13 @@ def run(
     gpu: opt.GpuOpt = None,
     image: opt.ImageOpt = None,
     expose: opt.ExposeOpt = None,
+    strict_versions: opt.StrictVersionsOpt = False,
     as_json: opt.JsonOpt = False,
 ) -> None:
     """Start a cluster, run a workload on it, then tear it down, whatever happens.
 
-    Teardown is guaranteed on success, on failure and on Ctrl-C.
+    Teardown is guaranteed on success, on failure and on Ctrl-C. Every run is recorded
+    (see: scalecloud runs).
 
     Examples:
 
@@ -107,14 +132,11 @@ def run(
 
       scalecloud run my_experiment.py --adapt 1:4
     """
+    from scalecloud.cli.cloud_cmds import cloud_extra
     from scalecloud.cli.cluster_cmds import build_spec
-    from scalecloud.cli.render import EventView, err
-    from scalecloud.infra.provider import get_provider, reachable
-    from scalecloud.workloads.runner import WorkloadRequest, execute, prepare
+    from scalecloud.workloads.runner import WorkloadRequest, prepare
 
     prepared = prepare(WorkloadRequest(workload, tuple(settings or ()), seed, tuple(args or ())))
-    from scalecloud.cli.cloud_cmds import cloud_extra
-
     extra = cloud_extra(
         provider, region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image, expose
     )
@@ -123,11 +145,24 @@ def run(
         memory_per_worker, adapt, idle_timeout, port, dashboard_port, owner_pid=os.getpid(),
         **extra,
     )  # fmt: skip
+    run_prepared(prepared, spec, as_json, strict_versions)
+
+
+def run_prepared(
+    prepared: Any, spec: Any, as_json: bool, strict_versions: bool, rerun_of: str | None = None,
+    show: bool = True,
+) -> Any:  # fmt: skip
+    """Start a cluster from ``spec``, run ``prepared`` on it, tear it down whatever happens;
+    ``show`` as in :func:`submit_prepared`."""
+    from scalecloud.cli.render import EventView, err
+    from scalecloud.infra.provider import get_provider, reachable
+    from scalecloud.workloads.runner import execute
+
     backend = get_provider(spec.provider)
     if backend.status(spec.name) is not None:
         raise ScalecloudError(
             f"a cluster named {spec.name!r} already exists, and run would tear it down",
-            f"use: scalecloud submit {workload} --name {spec.name}, or choose another --name",
+            f"use: scalecloud submit {prepared.name} --name {spec.name}, or choose another --name",
         )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -135,7 +170,9 @@ def run(
             try:
                 info = backend.up(spec, view)
                 with reachable(backend, info) as info:
-                    outcome = execute(prepared, info, view)
+                    outcome = execute(
+                        prepared, info, view, strict_versions=strict_versions, rerun_of=rerun_of
+                    )
             finally:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -145,9 +182,12 @@ def run(
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, previous)
-    _show_outcome(outcome, spec.name, as_json)
+    if not show:
+        return outcome
+    show_outcome(outcome, spec.name, as_json)
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
+    return outcome
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -49,6 +49,9 @@ BAD_INPUTS = [
     (["submit", "kmeans", "--set", "rows_per_block=0"], ["rows_per_block must be >= 1"]),
     (["submit", "kmeans", "--set", "colour=blue"], ["unknown parameter 'colour'", "n_blocks"]),
     (["submit", "gridsearch", "--set", "norms=l3"], ["invalid value 'l3' for norms"]),
+    (["submit", "nnsearch", "--set", "backend=torch"], ["invalid value 'torch' for backend"]),
+    (["submit", "nnsearch", "--set", "widths=0"], ["widths must be >= 1"]),
+    (["run", "nnsearch", "--set", "test_size=2"], ["test_size must be between 0 and 1"]),
     (["submit", "missing_script.py"], ["script missing_script.py does not exist"]),
     (["submit", "kmeans"], ["no cluster is running", "scalecloud up"]),
     (["run", "kmeans", "--set", "n_blocks=0"], ["n_blocks must be >= 1"]),
@@ -131,8 +134,10 @@ def test_help_is_fast_and_imports_nothing_heavy():
 
 
 def test_every_command_has_help_with_an_example(cli):
-    commands = ("up", "status", "scale", "down", "dashboard", "submit", "run", "workloads")
-    for command in (*commands, "plan"):
+    for command in (
+        "up", "status", "scale", "down", "dashboard", "submit", "run", "workloads", "env", "image",
+        "plan",
+    ):  # fmt: skip
         result = cli(command, "--help")
         assert result.code == 0
         assert "Example" in result.out and f"scalecloud {command}" in result.out
@@ -140,11 +145,14 @@ def test_every_command_has_help_with_an_example(cli):
 
 def test_workloads_lists_parameters_and_defaults(cli):
     listing = {w["name"]: w for w in cli("workloads", "--json", check=True).json()}
-    assert set(listing) == {"kmeans", "gridsearch"}
+    assert set(listing) == {"kmeans", "gridsearch", "nnsearch"}
     kmeans = {p["name"]: p for p in listing["kmeans"]["params"]}
     assert kmeans["n_blocks"]["default"] == "100" and kmeans["rows_per_block"]["default"] == "20000"
     assert kmeans["n_centers"]["default"] == "12" and kmeans["n_features"]["default"] == "20"
     grid = {p["name"]: p for p in listing["gridsearch"]["params"]}
     assert grid["cv"]["default"] == "5" and grid["norms"]["default"] == "l1,l2"
+    nn = {p["name"]: p for p in listing["nnsearch"]["params"]}
+    assert nn["widths"]["default"] == "100,200,300" and nn["epochs"]["default"] == "30"
+    assert "Adam" in listing["nnsearch"]["notes"] and "RMSprop" in listing["nnsearch"]["notes"]
     text = cli("workloads", check=True).out
     assert "n_blocks" in text and "scalecloud submit path/to/script.py" in text

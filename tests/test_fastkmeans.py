@@ -110,3 +110,25 @@ def test_fitting_the_same_partitions_twice_starts_afresh(client):
     ref = reference(x, one_step.centers, tol=0)
     assert again.n_iter == ref.n_iter_ > 1
     assert again.inertia == pytest.approx(ref.inertia_, rel=1e-9)
+
+
+def test_passes_go_straight_to_the_workers_and_fall_back_to_tasks(client, monkeypatch):
+    make, x = blobs(n_blocks=4, rows=1000, n_features=3, n_centers=4, seed=9)
+    data = fastkmeans.scatter_partitions(client, make, 4)
+    init = x[[0, 1500, 2500, 3500]].copy()
+
+    def prefixes():
+        return client.run_on_scheduler(lambda dask_scheduler: set(dask_scheduler.task_prefixes))
+
+    direct = fastkmeans.fit(client, data, init)
+    assert "lloyd_pass" not in prefixes()  # no task was needed for a pass
+    # When a worker does not hold its partition in memory, passes run as tasks instead.
+    monkeypatch.setattr(fastkmeans, "_run_on_partition", _nothing_here)
+    fallback = fastkmeans.fit(client, data, init)
+    assert "lloyd_pass" in prefixes()
+    assert fallback.inertia == direct.inertia and fallback.n_iter == direct.n_iter
+    assert fallback.inertia == pytest.approx(reference(x, init).inertia_, rel=1e-9)
+
+
+async def _nothing_here(keys, fn, args, dask_worker=None):
+    return fastkmeans._MISSING

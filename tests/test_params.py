@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.workloads import gridsearch, kmeans
+from scalecloud.workloads import gridsearch, kmeans, nnsearch
 from scalecloud.workloads.core import Param
 from scalecloud.workloads.registry import WORKLOADS, get_workload
 from scalecloud.workloads.runner import PreparedRun, WorkloadRequest, prepare
 
 KMEANS = kmeans.WORKLOAD
 GRID = gridsearch.WORKLOAD
+NN = nnsearch.WORKLOAD
 
 
 def error_of(workload, *settings: str) -> ScalecloudError:
@@ -56,6 +57,29 @@ def test_gridsearch_defaults() -> None:
     assert params["text_column"] == "text"
     assert params["implementation"] == "scalecloud"
     assert set(params) == {p.name for p in GRID.params}
+
+
+def test_nnsearch_defaults_are_the_lectures() -> None:
+    params = NN.resolve([])
+    assert params["widths"] == (100, 200, 300)
+    assert (params["epochs"], params["batch_size"], params["cv"]) == (30, 32, 5)
+    assert params["backend"] == "sklearn" and params["scale"] is True
+    assert params["data"] is None and params["feature_columns"] is None
+    assert set(params) == {p.name for p in NN.params}
+
+
+def test_ints_setting() -> None:
+    assert NN.resolve(["widths=5, 10,20"])["widths"] == (5, 10, 20)
+    assert "comma-separated integers" in error_of(NN, "widths=5,1.5").message
+    assert "widths must be >= 1" in error_of(NN, "widths=5,0").message
+    assert "needs at least one value" in error_of(NN, "widths=").message
+
+
+@pytest.mark.parametrize("text", ["0", "1", "1.5"])
+def test_nnsearch_test_size_is_checked_before_running(text: str) -> None:
+    with pytest.raises(ScalecloudError) as info:
+        prepare(WorkloadRequest("nnsearch", (f"test_size={text}",)))
+    assert "test_size must be between 0 and 1" in info.value.message
 
 
 def test_resolve_returns_a_fresh_dict() -> None:
@@ -269,7 +293,7 @@ def test_param_format() -> None:
     assert Param.format(7) == "7"
 
 
-@pytest.mark.parametrize("workload", [KMEANS, GRID], ids=lambda w: w.name)
+@pytest.mark.parametrize("workload", [KMEANS, GRID, NN], ids=lambda w: w.name)
 def test_defaults_format_and_parse_back(workload) -> None:
     for param in workload.params:
         if param.default is None:
@@ -283,7 +307,8 @@ def test_defaults_format_and_parse_back(workload) -> None:
 def test_get_workload() -> None:
     assert get_workload("kmeans") is KMEANS
     assert get_workload("gridsearch") is GRID
-    assert sorted(WORKLOADS) == ["gridsearch", "kmeans"]
+    assert get_workload("nnsearch") is NN
+    assert sorted(WORKLOADS) == ["gridsearch", "kmeans", "nnsearch"]
 
 
 def test_get_workload_unknown() -> None:
@@ -296,6 +321,7 @@ def test_get_workload_unknown() -> None:
 def test_workload_targets_load() -> None:
     assert KMEANS.load() is kmeans.run
     assert GRID.load() is gridsearch.run
+    assert NN.load() is nnsearch.run
 
 
 # --- runner.prepare -------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
 
-KINDS = ("int", "float", "str", "bool", "floats", "strs", "ngrams", "path")
+KINDS = ("int", "float", "str", "bool", "ints", "floats", "strs", "ngrams", "path")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -55,6 +55,8 @@ class Param:
             if text.lower() in _TRUE | _FALSE:
                 return text.lower() in _TRUE
             raise ValueError(text)
+        if self.kind == "ints":
+            return tuple(int(part) for part in _split(text))
         if self.kind == "floats":
             values = tuple(float(part) for part in _split(text))
             if not all(math.isfinite(v) for v in values):
@@ -74,11 +76,26 @@ class Param:
             return str(Path(text).expanduser())
         return text
 
+    def from_record(self, value: Any) -> Any:
+        """The value of this parameter from its JSON form in a run record (lists back to
+        tuples); ``parse`` is for user text, this is lossless."""
+        if value is None:
+            return None
+        if self.kind == "ngrams":
+            return tuple((int(low), int(high)) for low, high in value)
+        if self.kind == "floats":
+            return tuple(float(v) for v in value)
+        if self.kind == "strs":
+            return tuple(str(v) for v in value)
+        if self.kind == "float":
+            return float(value)
+        return value
+
     def check(self, value: Any) -> None:
         numbers: list[float] = []
         if self.kind in ("int", "float"):
             numbers = [value]
-        elif self.kind == "floats":
+        elif self.kind in ("ints", "floats"):
             numbers = list(value)
         elif self.kind == "ngrams":
             numbers = [n for pair in value for n in pair]
@@ -87,7 +104,7 @@ class Param:
                     f"invalid n-gram range in {self.name}: the lower end exceeds the upper one",
                     f"e.g. --set {self.name}=1-1,1-2",
                 )
-        if self.kind in ("floats", "strs", "ngrams") and not value:
+        if self.kind in ("ints", "floats", "strs", "ngrams") and not value:
             raise ScalecloudError(
                 f"{self.name} needs at least one value", f"e.g. --set {self.name}=..."
             )
@@ -111,6 +128,7 @@ class Param:
             "float": "a number",
             "str": "text",
             "bool": "true or false",
+            "ints": "comma-separated integers",
             "floats": "comma-separated numbers",
             "strs": "comma-separated words",
             "ngrams": "n-gram ranges like 1-1,1-2",
@@ -162,6 +180,9 @@ class Workload:
     params: tuple[Param, ...]
     target: str
     notes: str = ""
+    # "module:function" called with the resolved parameters before anything connects;
+    # it raises ScalecloudError when something the run needs is missing (an extra).
+    requires: str = ""
 
     def param(self, key: str) -> Param:
         for param in self.params:
@@ -183,6 +204,12 @@ class Workload:
                 )
             params[key.strip()] = self.param(key.strip()).parse(text)
         return params
+
+    def check_ready(self, params: dict[str, Any]) -> None:
+        """Fail early, before any cluster is touched, when the run cannot work here."""
+        if self.requires:
+            module_name, func = self.requires.split(":")
+            getattr(importlib.import_module(module_name), func)(params)
 
     def load(self) -> RunFn:
         module_name, func = self.target.split(":")

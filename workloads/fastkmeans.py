@@ -13,6 +13,9 @@ memory, keep only the block seeds and regenerate the rows in every pass.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -121,7 +124,12 @@ def lloyd_pass(part: Partition, centers: Any, first: bool = False) -> dict[str, 
     return {"sums": sums, "counts": counts, "changed": changed}
 
 
+_local = threading.local()
+
+
 def _threads() -> int:
+    if getattr(_local, "threads", None):
+        return int(_local.threads)
     try:
         from distributed import get_worker
 
@@ -257,13 +265,53 @@ def scatter_partitions(
 def on_partitions(
     client: Any, data: DistributedData, fn: Callable[..., Any], *args: Any
 ) -> list[Any]:
-    """``fn(partition, *args)`` on every partition, each where the partition lives."""
+    """``fn(partition, *args)`` on every partition, each where the partition lives.
+
+    The call goes straight to the workers (``Client.run``: one RPC through the scheduler,
+    a few milliseconds) and runs in the worker's thread pool on the partition it holds; a
+    task per partition (about four times the latency on a busy 2-core machine, which a
+    Lloyd pass over 1M rows does not amortise) is the fallback when a partition is not
+    in a worker's memory.
+    """
+    keys = {home: part.key for part, home in zip(data.futures, data.workers, strict=True)}
+    try:
+        found = client.run(_run_on_partition, keys, fn, args, workers=list(keys))
+    except (KeyError, OSError):
+        found = {}
+    if not any(_is_missing(found.get(home, _MISSING)) for home in data.workers):
+        return [found[home] for home in data.workers]
     return client.gather(
         [
             client.submit(fn, part, *args, workers=[home], allow_other_workers=False, pure=False)
             for part, home in zip(data.futures, data.workers, strict=True)
         ]
     )
+
+
+_MISSING = "__scalecloud_partition_missing__"
+
+
+def _is_missing(value: Any) -> bool:
+    return isinstance(value, str) and value == _MISSING
+
+
+async def _run_on_partition(
+    keys: dict[str, Any], fn: Callable[..., Any], args: tuple[Any, ...], dask_worker: Any = None
+) -> Any:
+    key = keys.get(dask_worker.address)
+    if key is None or key not in dask_worker.data:
+        return _MISSING
+    part = dask_worker.data[key]
+    call = functools.partial(_with_threads, dask_worker.state.nthreads, fn, part, *args)
+    return await asyncio.get_running_loop().run_in_executor(dask_worker.executors["default"], call)
+
+
+def _with_threads(threads: int, fn: Callable[..., Any], *args: Any) -> Any:
+    _local.threads = threads
+    try:
+        return fn(*args)
+    finally:
+        _local.threads = None
 
 
 def init_centers(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
@@ -73,24 +72,11 @@ def synthetic_corpus(n_docs: int, n_classes: int, seed: int) -> tuple[list[str],
 
 def load_table(path: str, text_column: str, label_column: str) -> tuple[list[str], list[Any]]:
     """Texts and labels from a CSV or Parquet file, with clear errors."""
-    import pandas as pd
+    from scalecloud.workloads.tables import read_table
 
-    file = Path(path)
-    if not file.is_file():
-        raise ScalecloudError(f"data file {path} does not exist", "pass a CSV or Parquet file")
-    try:
-        frame = pd.read_parquet(file) if file.suffix in (".parquet", ".pq") else pd.read_csv(file)
-    except Exception as exc:
-        raise ScalecloudError(
-            f"could not read {path}: {exc}", "CSV with a header row, or Parquet"
-        ) from exc
-    missing = [c for c in (text_column, label_column) if c not in frame.columns]
-    if missing:
-        raise ScalecloudError(
-            f"column {missing[0]!r} is not in {path}",
-            f"columns are: {', '.join(map(str, frame.columns))}; "
-            "choose with --set text_column=... --set label_column=...",
-        )
+    frame = read_table(
+        path, [text_column, label_column], "--set text_column=... --set label_column=..."
+    )
     frame = frame[[text_column, label_column]].dropna()
     if len(frame) < 2:
         raise ScalecloudError(f"{path} has fewer than 2 usable rows", "give it more data")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.workloads import gridsearch, kmeans
+from scalecloud.workloads import gridsearch, kmeans, nnsearch
 from scalecloud.workloads.core import Workload
 
-WORKLOADS: dict[str, Workload] = {w.name: w for w in (kmeans.WORKLOAD, gridsearch.WORKLOAD)}
+WORKLOADS: dict[str, Workload] = {
+    w.name: w for w in (kmeans.WORKLOAD, gridsearch.WORKLOAD, nnsearch.WORKLOAD)
+}
 
 
 def get_workload(name: str) -> Workload:

@@ -44,6 +44,7 @@ class PreparedRun:
     workload: Workload | None = None
     script: Path | None = None
     args: tuple[str, ...] = ()
+    seed_given: bool = True
 
 
 @dataclass
@@ -58,9 +59,11 @@ class RunOutcome:
     duration_s: float
     result: WorkloadResult | None = None
     worker_counts: list[tuple[float, int]] = field(default_factory=list)
+    run_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "run_id": self.run_id,
             "workload": self.name,
             "seed": self.seed,
             "params": {k: _jsonable(v) for k, v in self.params.items()},
@@ -106,6 +109,7 @@ def prepare(request: WorkloadRequest) -> PreparedRun:
             {"script": str(path.resolve())},
             script=path.resolve(),
             args=request.args,
+            seed_given=request.seed is not None,
         )
     workload = get_workload(request.target)
     if request.args:
@@ -113,7 +117,11 @@ def prepare(request: WorkloadRequest) -> PreparedRun:
             f"unexpected arguments {' '.join(request.args)!r} for workload {workload.name}",
             "set parameters with --set key=value",
         )
-    return PreparedRun(workload.name, seed, workload.resolve(request.settings), workload=workload)
+    params = workload.resolve(request.settings)
+    workload.check_ready(params)
+    return PreparedRun(
+        workload.name, seed, params, workload=workload, seed_given=request.seed is not None
+    )
 
 
 def quiet_dask_logs() -> None:
@@ -122,38 +130,117 @@ def quiet_dask_logs() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def execute(run: PreparedRun, cluster: ClusterInfo, on_event: EventFn) -> RunOutcome:
+def execute(
+    run: PreparedRun, cluster: ClusterInfo, on_event: EventFn, *, record: bool = True,
+    strict_versions: bool = False, rerun_of: str | None = None,
+) -> RunOutcome:  # fmt: skip
     """Run a prepared workload or script on ``cluster``; returns how it ended.
 
-    A failure inside the workload raises; KeyboardInterrupt propagates after the
-    script (if any) is stopped.
+    With ``record`` a run record is written before anything runs and completed however
+    the run ends (see ``recording``). A version mismatch between the client and the
+    cluster is a warning event, or with ``strict_versions`` an error before anything runs.
+    A failure inside the workload raises; KeyboardInterrupt propagates after the script
+    (if any) is stopped.
     """
     if not cluster.running:
         raise ScalecloudError(
             f"cluster {cluster.name!r} is {cluster.state}",
             f"clean it up with: scalecloud down --name {cluster.name}; then scalecloud up",
         )
-    if run.script is not None:
-        return _run_script(run, cluster, on_event)
-    return _run_builtin(run, cluster, on_event)
+    recorder = None
+    if record:
+        from scalecloud.workloads.recording import Recorder
+
+        recorder = Recorder.start(run, cluster, rerun_of)
+        on_event(
+            Event("info", f"run {recorder.id} recorded (see: scalecloud runs show {recorder.id})")
+        )
+    try:
+        if run.script is not None:
+            outcome = _run_script(run, cluster, on_event, recorder, strict_versions)
+        else:
+            outcome = _run_builtin(run, cluster, on_event, recorder, strict_versions)
+    except KeyboardInterrupt:
+        if recorder is not None and not recorder.finished:
+            recorder.finish("interrupted", 130, "interrupted (Ctrl-C or SIGTERM)")
+        raise
+    except BaseException as exc:
+        if recorder is not None and not recorder.finished:
+            message = (
+                exc.message if isinstance(exc, ScalecloudError) else f"{type(exc).__name__}: {exc}"
+            )
+            code = exc.exit_code if isinstance(exc, ScalecloudError) else 1
+            recorder.finish("failed", code, message)
+        raise
+    if recorder is not None:
+        outcome.run_id = recorder.id
+        error = None if outcome.exit_code == 0 else f"exit code {outcome.exit_code}"
+        recorder.finish(outcome.status, outcome.exit_code, error, outcome, on_event)
+    return outcome
 
 
-def _run_builtin(run: PreparedRun, cluster: ClusterInfo, on_event: EventFn) -> RunOutcome:
+def _connect(cluster: ClusterInfo, on_event: EventFn) -> Any:
     from distributed import Client
-    from scalecloud.workloads.progress import ProgressMonitor
 
-    assert run.workload is not None
     quiet_dask_logs()
-    start = time.perf_counter()
     on_event(Event("step", f"connecting to {cluster.scheduler_address}"))
     try:
-        client = Client(cluster.scheduler_address, timeout=CONNECT_TIMEOUT_S)
+        return Client(cluster.scheduler_address, timeout=CONNECT_TIMEOUT_S)
     except OSError as exc:
         raise ScalecloudError(
             f"could not reach the scheduler of {cluster.name!r} at {cluster.scheduler_address}",
             f"check it with: scalecloud status --name {cluster.name}",
         ) from exc
-    with client:
+
+
+VERSION_HINT = (
+    "build a worker image with the client's versions (scalecloud image), or install the "
+    "client's versions on the cluster"
+)
+
+
+def check_versions(client: Any, on_event: EventFn, recorder: Any, strict: bool) -> list[Any]:
+    """Compare the client's package versions with the scheduler's and workers'
+    (distributed's ``get_versions``): record them, warn about a difference in a package
+    that matters, and with ``strict`` refuse to run (the record says so)."""
+    from scalecloud.workloads.versions import cluster_versions, mismatches
+
+    try:
+        table = cluster_versions(client)
+    except Exception as exc:  # an old or busy scheduler: say so, run anyway unless strict
+        if recorder is not None:
+            recorder.set_versions(None, [], f"{type(exc).__name__}: {exc}")
+        if strict:
+            raise ScalecloudError(
+                f"could not read the cluster's package versions: {exc}", VERSION_HINT
+            ) from exc
+        on_event(Event("warning", f"could not read the cluster's package versions: {exc}"))
+        return []
+    found = mismatches(table)
+    if recorder is not None:
+        recorder.set_versions(table, found)
+    important = [m for m in found if m.matters]
+    if important and strict:
+        message = "package versions differ between the client and the cluster: " + "; ".join(
+            m.describe() for m in important
+        )
+        if recorder is not None:
+            recorder.finish("refused", 1, f"{message} (--strict-versions)")
+        raise ScalecloudError(message, VERSION_HINT)
+    for mismatch in important:
+        on_event(Event("warning", f"version mismatch, {mismatch.describe()}; fix: {VERSION_HINT}"))
+    return found
+
+
+def _run_builtin(
+    run: PreparedRun, cluster: ClusterInfo, on_event: EventFn, recorder: Any, strict: bool
+) -> RunOutcome:
+    from scalecloud.workloads.progress import ProgressMonitor
+
+    assert run.workload is not None
+    start = time.perf_counter()
+    with _connect(cluster, on_event) as client:
+        check_versions(client, on_event, recorder, strict)
         monitor = ProgressMonitor(client, on_event)
         with monitor:
             result = run.workload.load()(client, run.params, run.seed, on_event)
@@ -163,7 +250,11 @@ def _run_builtin(run: PreparedRun, cluster: ClusterInfo, on_event: EventFn) -> R
     )  # fmt: skip
 
 
-def _run_script(run: PreparedRun, cluster: ClusterInfo, on_event: EventFn) -> RunOutcome:
+def _run_script(
+    run: PreparedRun, cluster: ClusterInfo, on_event: EventFn, recorder: Any, strict: bool
+) -> RunOutcome:
+    from scalecloud.workloads.progress import ProgressMonitor
+
     assert run.script is not None
     env = dict(os.environ)
     env.update(
@@ -171,18 +262,25 @@ def _run_script(run: PreparedRun, cluster: ClusterInfo, on_event: EventFn) -> Ru
         SCALECLOUD_CLUSTER=cluster.name,
         SCALECLOUD_SEED=str(run.seed),
     )
-    on_event(Event("step", f"running {run.script.name} on {cluster.scheduler_address}"))
-    start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, str(run.script), *run.args], env=env)
-    try:
-        code = proc.wait()
-    except BaseException:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        raise
+    with _connect(cluster, on_event) as client:
+        check_versions(client, on_event, recorder, strict)
+        monitor = ProgressMonitor(client, on_event)
+        on_event(Event("step", f"running {run.script.name} on {cluster.scheduler_address}"))
+        start = time.perf_counter()
+        with monitor:
+            proc = subprocess.Popen([sys.executable, str(run.script), *run.args], env=env)
+            try:
+                code = proc.wait()
+            except BaseException:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+                raise
     status = "succeeded" if code == 0 else "failed"
-    return RunOutcome(run.name, run.seed, run.params, status, code, time.perf_counter() - start)
+    return RunOutcome(
+        run.name, run.seed, run.params, status, code, time.perf_counter() - start,
+        worker_counts=monitor.worker_counts,
+    )  # fmt: skip

@@ -1,0 +1,178 @@
+"""What is derived from run records: a rerun's request, side-by-side rows for compare,
+version differences, the reproduction check, and a conda environment file."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from scalecloud.infra.errors import ScalecloudError
+from scalecloud.workloads.runner import PreparedRun
+from scalecloud.workloads.versions import client_versions
+
+# Metrics too long to compare side by side; they stay in `runs show` and the artifacts.
+_BULKY = {"centers", "init_centers", "cv_results", "inertia_history", "pass_s"}
+# What a rerun must reproduce, by workload.
+REPRODUCED = {
+    "kmeans": ("inertia", "n_iter", "cluster_sizes"),
+    "gridsearch": ("best_score", "best_params"),
+}
+# distributions whose conda-forge package has another name
+CONDA_NAMES = {"msgpack": "msgpack-python"}
+
+
+def prepare_rerun(record: dict[str, Any]) -> PreparedRun:
+    """The same workload (or script), parameters and seed as ``record``, validated again."""
+    from scalecloud.workloads.registry import get_workload
+
+    seed = int(record["seed"])
+    if record.get("kind") == "script":
+        script = record.get("script") or {}
+        path = Path(script.get("path", ""))
+        if not path.is_file():
+            raise ScalecloudError(
+                f"the script of run {record['id']} is gone: {path}",
+                "restore it at that path, or submit the script again by hand",
+            )
+        if any(arg == "***" or arg.endswith("=***") for arg in script.get("args", [])):
+            raise ScalecloudError(
+                f"run {record['id']} had secret arguments, which were not recorded",
+                f"submit it again by hand: scalecloud submit {path} --seed {seed} ARG ...",
+            )
+        return PreparedRun(
+            path.name, seed, {"script": str(path)}, script=path,
+            args=tuple(script.get("args", [])),
+        )  # fmt: skip
+    workload = get_workload(record["workload"])
+    params = {p.name: p.default for p in workload.params}
+    for key, value in (record.get("params") or {}).items():
+        param = workload.param(key)
+        params[key] = param.from_record(value)
+        if params[key] is not None:
+            param.check(params[key])
+    return PreparedRun(workload.name, seed, params, workload=workload)
+
+
+def script_changed(record: dict[str, Any]) -> bool:
+    """Whether a script run's file differs from the recorded content hash."""
+    from scalecloud.workloads.recording import sha256_of
+
+    script = record.get("script") or {}
+    path = Path(script.get("path", ""))
+    return path.is_file() and sha256_of(path) != script.get("sha256")
+
+
+def version_differences(
+    recorded: dict[str, str | None], now: dict[str, str | None] | None = None
+) -> list[dict[str, Any]]:
+    """Packages whose version now (default: this client) differs from the recorded one."""
+    now = client_versions() if now is None else now
+    return [
+        {"package": name, "recorded": old, "now": now.get(name)}
+        for name, old in recorded.items()
+        if old is not None and now.get(name) != old
+    ]
+
+
+def worker_versions(record: dict[str, Any]) -> dict[str, str | None]:
+    """One version per package across the run's workers (``a | b`` where they differed)."""
+    cluster = (record.get("versions") or {}).get("cluster") or {}
+    merged: dict[str, set[str]] = {}
+    for table in (cluster.get("workers") or {}).values():
+        for name, value in table.items():
+            merged.setdefault(name, set()).add(str(value))
+    return {name: " | ".join(sorted(values)) for name, values in merged.items()}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    return bool(a == b)
+
+
+def reproduction(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """The results a rerun must reproduce, side by side, each with ``same``."""
+    keys = REPRODUCED.get(old.get("workload", ""), ())
+    before, after = old.get("metrics") or {}, new.get("metrics") or {}
+    rows = [
+        {"metric": k, "before": before.get(k), "after": after.get(k)}
+        for k in keys
+        if k in before or k in after
+    ]
+    if old.get("kind") == "script":
+        rows.append({"metric": "exit_code", "before": old["exit_code"], "after": new["exit_code"]})
+    for row in rows:
+        row["same"] = _same(row["before"], row["after"])
+    return rows
+
+
+def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, into)
+    elif isinstance(value, list) and len(value) > 16:
+        into[prefix] = f"[{len(value)} values]"
+    else:
+        into[prefix] = value
+
+
+def compare_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Parameters, metrics and context of several runs as rows ``{field, values, differs}``;
+    package versions only where they differ."""
+    flat: list[dict[str, Any]] = []
+    for record in records:
+        fields: dict[str, Any] = {}
+        for key in ("workload", "status", "seed", "duration_s"):
+            fields[key] = record.get(key)
+        cluster = record.get("cluster") or {}
+        fields["provider"] = cluster.get("provider")
+        spec = cluster.get("spec") or {}
+        fields["workers"] = spec.get("adapt") or spec.get("workers")
+        fields["threads_per_worker"] = spec.get("threads_per_worker")
+        _flatten("params", record.get("params") or {}, fields)
+        metrics = {k: v for k, v in (record.get("metrics") or {}).items() if k not in _BULKY}
+        _flatten("metrics", metrics, fields)
+        _flatten("versions", (record.get("versions") or {}).get("client") or {}, fields)
+        fields["git.commit"] = (record.get("git") or {}).get("commit")
+        flat.append(fields)
+    names: list[str] = []
+    for fields in flat:
+        names.extend(k for k in fields if k not in names)
+    rows = []
+    for name in names:
+        values = [fields.get(name) for fields in flat]
+        differs = any(not _same(values[0], v) for v in values[1:])
+        if name.startswith("versions.") and not differs:
+            continue
+        rows.append({"field": name, "values": values, "differs": differs})
+    return rows
+
+
+def environment_yml(record: dict[str, Any]) -> str:
+    """A conda environment file pinning the run's recorded client versions (with the
+    workers' where they differed, noted)."""
+    versions = (record.get("versions") or {}).get("client") or {}
+    workers = worker_versions(record)
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(record["started"]))
+    lines = [
+        f"# The package versions of scalecloud run {record['id']} ({record['workload']}, "
+        f"{started}).",
+        "# Create it with:  conda env create -f environment.yml",
+        f"name: scalecloud-run-{record['id']}",
+        "channels:",
+        "  - conda-forge",
+        "dependencies:",
+    ]
+    for name, value in versions.items():
+        if not value:
+            continue
+        note = ""
+        if workers.get(name) not in (None, value):
+            note = f"  # the workers had {workers[name]}"
+        lines.append(f"  - {CONDA_NAMES.get(name, name)}={value}{note}")
+    lines.append("  - pip")
+    if record.get("scalecloud"):
+        lines.append(f"# scalecloud {record['scalecloud']}: pip install it into this environment")
+    return "\n".join(lines) + "\n"
