@@ -35,7 +35,8 @@ def run_project(spec_name: str = "exp-2"):
 
 
 def shape(declared):
-    return [(d.type, d.name, d.inputs) for d in declared]
+    """Type, name and inputs of each resource; registration order is not deterministic."""
+    return sorted(((d.type, d.name, d.inputs) for d in declared), key=lambda t: t[:2])
 
 
 def test_pulumi_yaml_points_at_the_program_and_declares_its_config():
