@@ -362,8 +362,13 @@ class PulumiProvider:
         return path.read_text().strip()
 
     def _stack_exists(self, name: str) -> bool:
-        stacks = self.backend_dir / ".pulumi" / "stacks" / PROJECT
-        return (stacks / f"{name}.json").exists() or (stacks / f"{name}.json.gz").exists()
+        # Project-scoped layout (file backends made by Pulumi 3.61+), then the legacy one.
+        stacks = self.backend_dir / ".pulumi" / "stacks"
+        return any(
+            (folder / f"{name}{suffix}").exists()
+            for folder in (stacks / PROJECT, stacks)
+            for suffix in (".json", ".json.gz")
+        )
 
     def _stack(self, spec: KubeSpec) -> Any:
         from pulumi import automation as auto
