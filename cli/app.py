@@ -55,12 +55,13 @@ def _root(
 
 
 def _register() -> None:
-    from scalecloud.cli import cluster_cmds, env_cmds, runs_cmds, submit_cmds
+    from scalecloud.cli import cloud_cmds, cluster_cmds, env_cmds, runs_cmds, submit_cmds
 
     cluster_cmds.register(app)
     submit_cmds.register(app)
     runs_cmds.register(app)
     env_cmds.register(app)
+    cloud_cmds.register(app)
 
 
 _register()

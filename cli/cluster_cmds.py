@@ -73,6 +73,15 @@ def up(
     idle_timeout: opt.IdleOpt = "1h",
     port: opt.PortOpt = 0,
     dashboard_port: opt.DashboardPortOpt = 0,
+    region: opt.RegionOpt = None,
+    zone: opt.ZoneOpt = None,
+    machine_type: opt.MachineTypeOpt = None,
+    min_nodes: opt.MinNodesOpt = None,
+    max_nodes: opt.MaxNodesOpt = None,
+    spot: opt.SpotOpt = False,
+    gpu: opt.GpuOpt = None,
+    image: opt.ImageOpt = None,
+    expose: opt.ExposeOpt = None,
     as_json: opt.JsonOpt = False,
 ) -> None:
     """Start a cluster and print its scheduler address and dashboard link.
@@ -84,12 +93,18 @@ def up(
       scalecloud up --name big --workers 4 --memory-per-worker 4GiB
 
       scalecloud up --adapt 1:4 --idle-timeout 30m   # grows with the work
+
+      scalecloud up --provider gcp --adapt 1:8 --spot   # GKE; see first: scalecloud plan
     """
+    from scalecloud.cli.cloud_cmds import cloud_extra
     from scalecloud.cli.render import EventView, out, print_json
 
+    extra = cloud_extra(
+        provider, region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image, expose
+    )
     spec = build_spec(
         provider, name, workers, threads_per_worker, memory_per_worker, adapt, idle_timeout,
-        port, dashboard_port,
+        port, dashboard_port, **extra,
     )  # fmt: skip
     started = time.time()
     with EventView(quiet=as_json) as view:
@@ -214,7 +229,12 @@ def down(
         provider, cluster = resolve_cluster(cluster, store)
         with EventView() as view:
             provider.down(cluster, view)
-        out.print(f"Cluster {cluster!r} is down; no process of it is left.")
+        what = (
+            "no process of it is left"
+            if provider.name == "local"
+            else "its stack held nothing after destroy and is removed"
+        )
+        out.print(f"Cluster {cluster!r} is down; {what}.")
 
 
 def dashboard(
@@ -222,6 +242,9 @@ def dashboard(
     open_browser: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
 ) -> None:
     """Print the dashboard link of a cluster (and open it with --open).
+
+    On Kubernetes providers it port-forwards the dashboard and keeps the link open
+    until Ctrl-C.
 
     Example:
 
@@ -233,11 +256,23 @@ def dashboard(
     info = provider.status(name)
     if info is None or not info.running or not info.dashboard_url:
         raise ScalecloudError(f"cluster {name!r} has no live dashboard", "check: scalecloud status")
-    out.print(info.dashboard_url)
-    if open_browser:
-        import webbrowser
+    connect = getattr(provider, "connect", None)
+    if connect is None:
+        out.print(info.dashboard_url)
+        if open_browser:
+            import webbrowser
 
-        webbrowser.open(info.dashboard_url)
+            webbrowser.open(info.dashboard_url)
+        return
+    with connect(info) as local:  # a port-forward, open until Ctrl-C
+        out.print(f"{local.dashboard_url}  (port-forward open; Ctrl-C closes it)")
+        if open_browser:
+            import webbrowser
+
+            webbrowser.open(local.dashboard_url)
+        import threading
+
+        threading.Event().wait()
 
 
 def register(app: typer.Typer) -> None:

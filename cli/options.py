@@ -82,6 +82,75 @@ WorkloadArg = Annotated[
 ScriptArgs = Annotated[
     list[str] | None, typer.Argument(help="Arguments passed to the script.", show_default=False)
 ]
+
+# -- Kubernetes providers (gcp, aws, azure, minikube): shared by up, run and plan ---------
+RegionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--region", envvar="SCALECLOUD_REGION", show_default=False, rich_help_panel="Clouds",
+        help="Cloud region. Default: us-central1 (gcp), us-east-1 (aws), eastus (azure).",
+    ),
+]  # fmt: skip
+ZoneOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--zone", envvar="SCALECLOUD_ZONE", show_default=False, rich_help_panel="Clouds",
+        help="GKE zone (a zonal cluster). Default: REGION-a.",
+    ),
+]  # fmt: skip
+MachineTypeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--machine-type", envvar="SCALECLOUD_MACHINE_TYPE", show_default=False,
+        rich_help_panel="Clouds",
+        help="Worker node type, e.g. e2-standard-4, m6i.xlarge, Standard_D4s_v5.",
+    ),
+]  # fmt: skip
+MinNodesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--min-nodes", envvar="SCALECLOUD_MIN_NODES", show_default=False,
+        rich_help_panel="Clouds", help="Fewest worker nodes (0 allowed). Default: 1.",
+    ),
+]  # fmt: skip
+MaxNodesOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-nodes", envvar="SCALECLOUD_MAX_NODES", show_default=False,
+        rich_help_panel="Clouds", help="Most worker nodes. Default: the most workers asked for.",
+    ),
+]  # fmt: skip
+SpotOpt = Annotated[
+    bool,
+    typer.Option(
+        "--spot", envvar="SCALECLOUD_SPOT", rich_help_panel="Clouds",
+        help="Spot / preemptible worker nodes (cheaper, may be reclaimed).",
+    ),
+]  # fmt: skip
+GpuOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--gpu", envvar="SCALECLOUD_GPU", show_default=False, rich_help_panel="Clouds",
+        help="GPUs per worker node, TYPE:COUNT or COUNT, e.g. nvidia-tesla-t4:1.",
+    ),
+]  # fmt: skip
+ImageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--image", envvar="SCALECLOUD_IMAGE", show_default=False, rich_help_panel="Clouds",
+        help="Image for scheduler and workers. Default: the official Dask image matching "
+        "this client, with the workloads' packages pinned.",
+    ),
+]  # fmt: skip
+ExposeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--expose", envvar="SCALECLOUD_EXPOSE", show_default=False, rich_help_panel="Clouds",
+        help="Make the scheduler a LoadBalancer open to this CIDR only, e.g. 198.51.100.7/32, "
+        "or 'me' for this machine's public address (default: private, reached through a "
+        "port-forward).",
+    ),
+]  # fmt: skip
 StrictVersionsOpt = Annotated[
     bool,
     typer.Option(

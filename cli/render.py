@@ -46,7 +46,7 @@ class EventView:
 
         self.quiet = quiet
         self.progress = Progress(
-            TextColumn("[bold blue]tasks"),
+            TextColumn("[bold blue]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[workers]} workers"),
@@ -56,6 +56,7 @@ class EventView:
             disable=quiet,
         )
         self.task: Any = None
+        self.resource_task: Any = None
 
     def __enter__(self) -> EventView:
         self.progress.__enter__()
@@ -70,7 +71,14 @@ class EventView:
             if event.kind == "warning":
                 err.print(f"[yellow]Warning:[/] {event.message}")
             return
-        if event.kind == "progress":
+        if event.kind == "resources":
+            data = event.data
+            if self.resource_task is None:
+                self.resource_task = self.progress.add_task("resources", total=None, workers="-")
+            self.progress.update(
+                self.resource_task, completed=data["done"], total=max(data["total"], 1)
+            )
+        elif event.kind == "progress":
             data = event.data
             if self.task is None:
                 self.task = self.progress.add_task("tasks", total=None, workers=0)
@@ -104,6 +112,16 @@ def cluster_table(info: ClusterInfo) -> Table:
         ("uptime", format_duration(time.time() - info.created)),
         ("idle timeout", format_duration(info.idle_timeout)),
     ]
+    details = info.details
+    if "hourly_cost_range" in details:  # a Kubernetes provider
+        low, high = details["hourly_cost_range"]
+        nodes = details["nodes"]
+        rows += [
+            ("nodes", f"{nodes[0]}-{nodes[1]} × {details['machine_type'] or '-'}"
+                      f"{' (spot)' if details['spot'] else ''} in {details['region'] or '-'}"),
+            ("image", details["image"]),
+            ("cost", f"≈ {low:.2f}-{high:.2f} USD/hour (estimate, from scalecloud's price table)"),
+        ]  # fmt: skip
     for label, value in rows:
         table.add_row(label, value)
     return table
@@ -152,6 +170,46 @@ def result_tables(outcome: Any) -> list[Table]:
             table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in row.values()))
         tables.append(table)
     return tables
+
+
+def plan_tree(report: dict[str, Any]) -> Any:
+    """``plan``'s resources as a tree (children under their component), then the cost."""
+    from rich.console import Group
+    from rich.tree import Tree
+
+    root = Tree(
+        f"[bold]{report['provider']}[/] stack [bold]{report['name']}[/]: "
+        f"{len(report['resources'])} resources"
+    )
+    nodes: dict[str, Any] = {}
+    for res in report["resources"]:
+        up = res["parent"]
+        parent = nodes.get((up["type"], up["name"])) if up else None
+        label = f"[cyan]{res['type']}[/] {res['name']}"
+        if res["depends_on"]:
+            label += f" [dim](after {', '.join(res['depends_on'])})[/]"
+        node = (parent or root).add(label)
+        for key, value in res["properties"].items():
+            text = json.dumps(value) if not isinstance(value, str) else value
+            node.add(f"[dim]{key}[/] {text}")
+        if res["type"].startswith("scalecloud:"):
+            nodes[(res["type"], res["name"])] = node
+    cost = report["cost"]
+    table = Table(title=f"hourly cost estimate ({cost['currency']}, prices of {cost['as_of']})")
+    for column in ("item", "per hour", "count", "note"):
+        table.add_column(column)
+    for line in cost["lines"]:
+        price = "?" if line["hourly"] is None else f"{line['hourly']:.3f}"
+        low, high = line["count"]
+        table.add_row(
+            line["item"], price, str(low) if low == high else f"{low}-{high}", line["note"]
+        )
+    summary = (
+        f"[bold]{cost['hourly_min']:.2f}-{cost['hourly_max']:.2f} {cost['currency']}/hour[/] "
+        "from the fewest to the most nodes"
+    )
+    notes = [f"[yellow]Note:[/] {n}" for n in cost["notes"]]
+    return Group(root, table, summary, *notes)
 
 
 def versions_table(table: Any, mismatches: list[Any], cluster: str | None) -> Table:

@@ -65,7 +65,7 @@ def submit_prepared(
     """Run ``prepared`` on an existing cluster; with ``show``, show the outcome and exit
     with its code, else return it."""
     from scalecloud.cli.render import EventView
-    from scalecloud.infra.provider import resolve_cluster
+    from scalecloud.infra.provider import reachable, resolve_cluster
     from scalecloud.workloads.runner import execute
 
     provider, cluster = resolve_cluster(name)
@@ -74,7 +74,7 @@ def submit_prepared(
     # SIGTERM ends a submit like Ctrl-C, so that its run record is completed.
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        with EventView(quiet=as_json) as view:
+        with EventView(quiet=as_json) as view, reachable(provider, info) as info:
             outcome = execute(
                 prepared, info, view, strict_versions=strict_versions, rerun_of=rerun_of
             )
@@ -107,6 +107,15 @@ def run(
     idle_timeout: opt.IdleOpt = "1h",
     port: opt.PortOpt = 0,
     dashboard_port: opt.DashboardPortOpt = 0,
+    region: opt.RegionOpt = None,
+    zone: opt.ZoneOpt = None,
+    machine_type: opt.MachineTypeOpt = None,
+    min_nodes: opt.MinNodesOpt = None,
+    max_nodes: opt.MaxNodesOpt = None,
+    spot: opt.SpotOpt = False,
+    gpu: opt.GpuOpt = None,
+    image: opt.ImageOpt = None,
+    expose: opt.ExposeOpt = None,
     strict_versions: opt.StrictVersionsOpt = False,
     as_json: opt.JsonOpt = False,
 ) -> None:
@@ -123,13 +132,18 @@ def run(
 
       scalecloud run my_experiment.py --adapt 1:4
     """
+    from scalecloud.cli.cloud_cmds import cloud_extra
     from scalecloud.cli.cluster_cmds import build_spec
     from scalecloud.workloads.runner import WorkloadRequest, prepare
 
     prepared = prepare(WorkloadRequest(workload, tuple(settings or ()), seed, tuple(args or ())))
+    extra = cloud_extra(
+        provider, region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image, expose
+    )
     spec = build_spec(
         provider, name or f"run-{secrets.token_hex(3)}", workers, threads_per_worker,
         memory_per_worker, adapt, idle_timeout, port, dashboard_port, owner_pid=os.getpid(),
+        **extra,
     )  # fmt: skip
     run_prepared(prepared, spec, as_json, strict_versions)
 
@@ -141,7 +155,7 @@ def run_prepared(
     """Start a cluster from ``spec``, run ``prepared`` on it, tear it down whatever happens;
     ``show`` as in :func:`submit_prepared`."""
     from scalecloud.cli.render import EventView, err
-    from scalecloud.infra.provider import get_provider
+    from scalecloud.infra.provider import get_provider, reachable
     from scalecloud.workloads.runner import execute
 
     backend = get_provider(spec.provider)
@@ -155,9 +169,10 @@ def run_prepared(
         with EventView(quiet=as_json) as view:
             try:
                 info = backend.up(spec, view)
-                outcome = execute(
-                    prepared, info, view, strict_versions=strict_versions, rerun_of=rerun_of
-                )
+                with reachable(backend, info) as info:
+                    outcome = execute(
+                        prepared, info, view, strict_versions=strict_versions, rerun_of=rerun_of
+                    )
             finally:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGTERM, signal.SIG_IGN)

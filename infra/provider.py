@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -113,7 +114,26 @@ class Provider(Protocol):
 # name -> "module:Class"; modules import only when the provider is used.
 PROVIDERS: dict[str, str] = {
     "local": "scalecloud.infra.local:LocalProvider",
+    "minikube": "scalecloud.infra.minikube:MinikubeProvider",
+    "gcp": "scalecloud.infra.gcp:GcpProvider",
+    "aws": "scalecloud.infra.aws:AwsProvider",
+    "azure": "scalecloud.infra.azure:AzureProvider",
 }
+
+
+@contextmanager
+def reachable(provider: Provider, info: ClusterInfo) -> Iterator[ClusterInfo]:
+    """``info`` with addresses this machine can connect to, for as long as the block runs.
+
+    Providers whose scheduler is not directly reachable (Kubernetes: a ClusterIP Service)
+    have a ``connect`` context manager that opens port-forwards; the others need nothing.
+    """
+    connect = getattr(provider, "connect", None)
+    if connect is None:
+        yield info
+        return
+    with connect(info) as local:
+        yield local
 
 
 def provider_names() -> list[str]:

@@ -136,6 +136,7 @@ def test_help_is_fast_and_imports_nothing_heavy():
 def test_every_command_has_help_with_an_example(cli):
     for command in (
         "up", "status", "scale", "down", "dashboard", "submit", "run", "workloads", "env", "image",
+        "plan",
     ):  # fmt: skip
         result = cli(command, "--help")
         assert result.code == 0

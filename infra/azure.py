@@ -1,0 +1,143 @@
+"""Microsoft Azure: AKS with a system pool and an autoscaling user pool, and Dask on it.
+
+AKS needs a system pool of at least one node, so the workers get a separate user pool
+that the cluster autoscaler scales between ``min_nodes`` and ``max_nodes`` (0 allowed),
+optionally spot and on a GPU VM size. The kubeconfig comes from the cluster's user
+credentials. pulumi-azure-native is imported when the program runs
+(``pip install "scalecloud[azure]"``).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.kube import LABEL, CloudCluster, KubeSpec
+from scalecloud.infra.preflight import cli_json, has_env
+from scalecloud.infra.pulumi_driver import PulumiProvider
+
+SYSTEM_VM_SIZE = "Standard_D2s_v5"
+SYSTEM_ASSIGNED: Any = {"type": "SystemAssigned"}  # the cluster's managed identity
+
+
+def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
+    """The AKS component (resource group, managed cluster, worker pool) and its kubeconfig."""
+    import pulumi
+    import pulumi_azure_native as azure
+
+    name = spec.name
+    tags = dict(spec.labels)
+    component = pulumi.ComponentResource("scalecloud:azure:AksCluster", name, None, opts)
+    child = pulumi.ResourceOptions(parent=component)
+    group = azure.resources.ResourceGroup(
+        f"{name}-rg", resource_group_name=f"scalecloud-{name}", location=spec.region,
+        tags=tags, opts=child,
+    )  # fmt: skip
+    system_pool: Any = {
+        "name": "system",
+        "mode": "System",
+        "count": 1,
+        "vm_size": SYSTEM_VM_SIZE,
+        "os_type": "Linux",
+        "type": "VirtualMachineScaleSets",
+        "node_labels": dict(spec.labels),
+        "tags": tags,
+    }  # at least one node
+    cluster = azure.containerservice.ManagedCluster(
+        f"{name}-aks",
+        resource_group_name=group.name,
+        resource_name_=f"scalecloud-{name}",
+        location=spec.region,
+        dns_prefix=f"scalecloud-{name}",
+        identity=SYSTEM_ASSIGNED,
+        enable_rbac=True,
+        agent_pool_profiles=[system_pool],
+        tags=tags,
+        opts=child,
+    )
+    pool_args: dict[str, Any] = {
+        "mode": "User",
+        "vm_size": spec.machine_type,
+        "os_type": "Linux",
+        "type": "VirtualMachineScaleSets",
+        "enable_auto_scaling": True,
+        "min_count": spec.min_nodes,
+        "max_count": spec.max_nodes,
+        "count": max(spec.min_nodes, 1),
+        "node_labels": dict(spec.labels),
+        "tags": tags,
+    }
+    if spec.spot:
+        # Spot nodes get this taint from Azure; the workers tolerate it (dask_k8s).
+        pool_args.update(
+            scale_set_priority="Spot", scale_set_eviction_policy="Delete", spot_max_price=-1
+        )
+    if spec.gpu_count:
+        pool_args["node_taints"] = ["nvidia.com/gpu=true:NoSchedule"]
+    pool = azure.containerservice.AgentPool(
+        f"{name}-workers",
+        agent_pool_name="workers",
+        resource_group_name=group.name,
+        resource_name_=cluster.name,
+        **pool_args,
+        opts=child,
+    )
+    credentials = azure.containerservice.list_managed_cluster_user_credentials_output(
+        resource_group_name=group.name, resource_name=cluster.name
+    )
+    kubeconfig = credentials.kubeconfigs[0].value.apply(
+        lambda encoded: base64.b64decode(encoded).decode()
+    )
+    component.register_outputs({"cluster": cluster.name, "node_pool": pool.name})
+    return CloudCluster(component, pulumi.Output.secret(kubeconfig), pool)
+
+
+def program(spec: KubeSpec) -> None:
+    """The whole stack: AKS, then Dask on it once the worker pool exists."""
+    import pulumi
+    from scalecloud.infra.dask_k8s import dask_on_kubernetes
+
+    cluster = aks_cluster(spec)
+    dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("namespace", spec.namespace)
+    pulumi.export("scheduler_service", spec.scheduler_service)
+    pulumi.export("dask_cluster", spec.name)
+
+
+class AzureProvider(PulumiProvider):
+    """AKS through Pulumi; see :class:`~scalecloud.infra.pulumi_driver.PulumiProvider`."""
+
+    name: ClassVar[str] = "azure"
+
+    def check_credentials(self, spec: KubeSpec) -> None:
+        azure_dir = Path(os.environ.get("AZURE_CONFIG_DIR") or Path.home() / ".azure")
+        service_principal = all(
+            os.environ.get(v) for v in ("ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID")
+        )
+        cli_login = (azure_dir / "azureProfile.json").is_file() and (
+            (azure_dir / "msal_token_cache.json").is_file()
+            or (azure_dir / "msal_token_cache.bin").is_file()
+        )
+        if not (service_principal or cli_login or has_env("ARM_USE_MSI", "ARM_USE_OIDC")):
+            raise ScalecloudError(
+                "no Azure credentials found (Azure CLI login or ARM_* environment)",
+                "log in with: az login, then az account set --subscription SUBSCRIPTION_ID",
+            )
+
+    def cloud_leftovers(self, spec: KubeSpec) -> list[str] | None:
+        tagged = cli_json(
+            ["az", "resource", "list", "--tag", f"{LABEL}={spec.name}", "--output", "json"]
+        )
+        group = cli_json(
+            ["az", "group", "exists", "--name", f"scalecloud-{spec.name}", "--output", "json"]
+        )
+        if tagged is None or group is None:
+            return None
+        found = [item.get("id", "?") for item in tagged]
+        if group is True:
+            found.append(f"resource group scalecloud-{spec.name}")
+        return found

@@ -1,0 +1,202 @@
+"""The Dask part of every Kubernetes program: operator, DaskCluster, DaskAutoscaler.
+
+Pure manifest builders (functions of a :class:`~scalecloud.infra.kube.KubeSpec`, testable
+without Pulumi) and the Pulumi component that declares them on a
+cluster: a Kubernetes provider from the cluster's kubeconfig, a namespace, the
+dask-kubernetes operator Helm release pinned to the installed dask-kubernetes version, a
+DaskCluster and (when adaptive) a DaskAutoscaler. Both depend on the release, so a destroy
+deletes them while the operator and its finalizers still run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import version
+from typing import Any
+
+from scalecloud.infra.image import extra_pip_packages, official_image, worker_pins
+from scalecloud.infra.kube import KubeSpec
+
+OPERATOR_REPO = "https://helm.dask.org"
+OPERATOR_CHART = "dask-kubernetes-operator"
+DASK_API = "kubernetes.dask.org/v1"
+
+
+def operator_version() -> str:
+    """The chart version: the installed dask-kubernetes, so CRDs match the client code."""
+    return version("dask-kubernetes")
+
+
+def prune(value: Any) -> Any:
+    """``value`` without None entries (make_cluster_spec leaves them, CRD schemas refuse them)."""
+    if isinstance(value, dict):
+        return {k: prune(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [prune(v) for v in value if v is not None]
+    return value
+
+
+def image_of(spec: KubeSpec) -> tuple[str, dict[str, str]]:
+    """The image and environment of scheduler and workers.
+
+    The user's image as is; else the official image matched to the client's distributed
+    and Python, with the workloads' packages pinned to the client's versions.
+    """
+    if spec.image:
+        return spec.image, {}
+    return official_image(), {"EXTRA_PIP_PACKAGES": extra_pip_packages(worker_pins())}
+
+
+def dask_cluster_manifest(spec: KubeSpec) -> dict[str, Any]:
+    """The DaskCluster object (built with dask-kubernetes' own ``make_cluster_spec``)."""
+    from dask_kubernetes.operator import make_cluster_spec
+
+    image, env = image_of(spec)
+    command = f"dask-worker --nthreads {spec.threads_per_worker}"
+    if spec.memory_per_worker:
+        command += f" --memory-limit {spec.memory_per_worker}"
+    manifest = make_cluster_spec(
+        name=spec.name,
+        image=image,
+        n_workers=spec.workers_min,
+        env=env or None,
+        worker_command=command,
+        scheduler_service_type="LoadBalancer" if spec.expose_cidr else "ClusterIP",
+        idle_timeout=int(spec.idle_timeout or 0),
+    )
+    manifest = prune(manifest)
+    manifest["metadata"].update(namespace=spec.namespace, labels=dict(spec.labels))
+    worker = manifest["spec"]["worker"]["spec"]["containers"][0]
+    limits: dict[str, Any] = {}
+    if spec.memory_per_worker:
+        limits["memory"] = str(spec.memory_per_worker)
+    if spec.gpu_count:
+        limits["nvidia.com/gpu"] = str(spec.gpu_count)  # the CRD takes quantities as strings
+    if limits:
+        worker["resources"] = {"limits": limits}
+    tolerations = tolerations_of(spec)
+    if tolerations:
+        for part in ("worker", "scheduler"):
+            manifest["spec"][part]["spec"]["tolerations"] = tolerations
+    if spec.expose_cidr:
+        manifest["spec"]["scheduler"]["service"]["loadBalancerSourceRanges"] = [spec.expose_cidr]
+    return manifest
+
+
+def tolerations_of(spec: KubeSpec) -> list[dict[str, str]]:
+    """Taints the clouds put on GPU and spot nodes, which the Dask pods must tolerate."""
+    found = []
+    if spec.gpu_count:
+        found.append({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
+    if spec.spot and spec.provider == "azure":
+        found.append(
+            {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Exists",
+             "effect": "NoSchedule"}
+        )  # fmt: skip
+    return found
+
+
+def autoscaler_manifest(spec: KubeSpec) -> dict[str, Any]:
+    """The DaskAutoscaler that keeps the workers between ``workers_min`` and ``workers_max``."""
+    return {
+        "apiVersion": DASK_API,
+        "kind": "DaskAutoscaler",
+        "metadata": {"name": spec.name, "namespace": spec.namespace, "labels": dict(spec.labels)},
+        "spec": {"cluster": spec.name, "minimum": spec.workers_min, "maximum": spec.workers_max},
+    }
+
+
+def namespace_manifest(spec: KubeSpec) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": spec.namespace, "labels": dict(spec.labels)},
+    }
+
+
+def operator_release_args(spec: KubeSpec) -> dict[str, Any]:
+    """The operator's Helm release: public chart, pinned, in the cluster's namespace."""
+    return {
+        "chart": OPERATOR_CHART,
+        "version": operator_version(),
+        "repository_opts": {"repo": OPERATOR_REPO},
+        "namespace": spec.namespace,
+        "name": "dask-operator",
+        "atomic": True,
+        "cleanup_on_fail": True,
+        "values": {"podAnnotations": dict(spec.labels)},  # a key of the chart's values.yaml
+    }
+
+
+@dataclass
+class DaskResources:
+    """What :func:`dask_on_kubernetes` declared, for outputs and tests."""
+
+    component: Any
+    provider: Any
+    namespace: Any
+    operator: Any
+    dask_cluster: Any
+    autoscaler: Any | None
+
+
+def dask_on_kubernetes(
+    spec: KubeSpec,
+    kubeconfig: Any = None,
+    context: str | None = None,
+    after: list[Any] | None = None,
+) -> DaskResources:
+    """Declare the Dask component on the cluster reached by ``kubeconfig`` (or ``context``).
+
+    ``after``: resources (node pools) the Kubernetes provider, hence every object on the
+    cluster, waits for. Pulumi is imported here, not at module import, so the CLI starts fast.
+    """
+    import pulumi
+    import pulumi_kubernetes as k8s
+
+    name = spec.name
+    component = pulumi.ComponentResource("scalecloud:index:DaskOnKubernetes", name, None)
+    provider = k8s.Provider(
+        f"{name}-k8s",
+        kubeconfig=kubeconfig,
+        context=context,
+        # When the cluster is already gone, destroy drops its objects from state.
+        delete_unreachable=True,
+        opts=pulumi.ResourceOptions(parent=component, depends_on=after or []),
+    )
+
+    def on_cluster(*depends_on: Any) -> Any:
+        return pulumi.ResourceOptions(
+            parent=component, provider=provider, depends_on=list(depends_on)
+        )
+
+    namespace = k8s.core.v1.Namespace(
+        f"{name}-ns", metadata=namespace_manifest(spec)["metadata"], opts=on_cluster()
+    )
+    operator = k8s.helm.v3.Release(
+        f"{name}-operator", **operator_release_args(spec), opts=on_cluster(namespace)
+    )
+    manifest = dask_cluster_manifest(spec)
+    dask_cluster = k8s.apiextensions.CustomResource(
+        f"{name}-daskcluster",
+        api_version=manifest["apiVersion"],
+        kind=manifest["kind"],
+        metadata=manifest["metadata"],
+        spec=manifest["spec"],
+        opts=on_cluster(operator),
+    )
+    autoscaler = None
+    if spec.adaptive:
+        scaler = autoscaler_manifest(spec)
+        autoscaler = k8s.apiextensions.CustomResource(
+            f"{name}-autoscaler",
+            api_version=scaler["apiVersion"],
+            kind=scaler["kind"],
+            metadata=scaler["metadata"],
+            spec=scaler["spec"],
+            opts=on_cluster(operator, dask_cluster),
+        )
+    component.register_outputs(
+        {"namespace": spec.namespace, "scheduler_service": spec.scheduler_service}
+    )
+    return DaskResources(component, provider, namespace, operator, dask_cluster, autoscaler)

@@ -1,0 +1,165 @@
+"""Google Cloud: a GKE cluster with an autoscaling worker node pool, and Dask on it.
+
+The program is a function of a :class:`~scalecloud.infra.kube.KubeSpec`; pulumi-gcp is
+imported when it runs (``pip install "scalecloud[gcp]"``), never at import.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import suppress
+from pathlib import Path
+from typing import Any, ClassVar
+
+from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.kube import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
+from scalecloud.infra.preflight import cli_json
+from scalecloud.infra.pulumi_driver import PulumiProvider
+
+
+def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
+    """The GKE cluster component, its kubeconfig (an Output) and worker pool.
+
+    The default pool is removed and replaced by a node pool that autoscales between
+    ``min_nodes`` and ``max_nodes`` (0 allowed), optionally spot and with GPUs. Deletion
+    protection is off, or ``down`` could not delete the cluster.
+    """
+    import pulumi
+    import pulumi_gcp as gcp
+
+    name = spec.name
+    component = pulumi.ComponentResource("scalecloud:gcp:GkeCluster", name, None, opts)
+    child = pulumi.ResourceOptions(parent=component)
+    cluster = gcp.container.Cluster(
+        f"{name}-gke",
+        location=spec.zone or spec.region,
+        deletion_protection=False,
+        remove_default_node_pool=True,
+        initial_node_count=1,
+        resource_labels=dict(spec.labels),
+        release_channel={"channel": "REGULAR"},
+        opts=child,
+    )
+    node_config: Any = {  # a NodePoolNodeConfigArgsDict
+        "machine_type": spec.machine_type,
+        "spot": spec.spot,
+        "labels": dict(spec.labels),
+        "resource_labels": dict(spec.labels),
+        "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+    }
+    if spec.gpu_count:
+        node_config["guest_accelerators"] = [
+            {
+                "type": spec.gpu_type,
+                "count": spec.gpu_count,
+                "gpu_driver_installation_config": {"gpu_driver_version": "DEFAULT"},
+            }
+        ]
+    pool = gcp.container.NodePool(
+        f"{name}-workers",
+        cluster=cluster.name,
+        location=cluster.location,
+        initial_node_count=spec.min_nodes,
+        autoscaling={"min_node_count": spec.min_nodes, "max_node_count": spec.max_nodes},
+        management={"auto_repair": True, "auto_upgrade": True},
+        node_config=node_config,
+        opts=child,
+    )
+    kubeconfig = pulumi.Output.all(
+        cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate
+    ).apply(
+        lambda args: exec_kubeconfig(
+            args[0], f"https://{args[1]}", args[2], "gke-gcloud-auth-plugin", [],
+            "install it with: gcloud components install gke-gcloud-auth-plugin",
+        )
+    )  # fmt: skip
+    component.register_outputs({"cluster": cluster.name, "node_pool": pool.name})
+    return CloudCluster(component, pulumi.Output.secret(kubeconfig), pool)
+
+
+def program(spec: KubeSpec) -> None:
+    """The whole stack: GKE, then Dask on it once the node pool exists."""
+    import pulumi
+    from scalecloud.infra.dask_k8s import dask_on_kubernetes
+
+    cluster = gke_cluster(spec)
+    dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])
+    pulumi.export("kubeconfig", cluster.kubeconfig)
+    pulumi.export("namespace", spec.namespace)
+    pulumi.export("scheduler_service", spec.scheduler_service)
+    pulumi.export("dask_cluster", spec.name)
+    del dask  # Declared; nothing more to export.
+
+
+def _gcloud_config_dir() -> Path:
+    return Path(os.environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
+
+
+def gcp_project() -> str | None:
+    """The project from the environment or gcloud's active configuration."""
+    for var in ("GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"):
+        if os.environ.get(var):
+            return os.environ[var]
+    config = _gcloud_config_dir() / "configurations" / "config_default"
+    with suppress(OSError):
+        for line in config.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "project" and value.strip():
+                return value.strip()
+    return None
+
+
+class GcpProvider(PulumiProvider):
+    """GKE through Pulumi; see :class:`~scalecloud.infra.pulumi_driver.PulumiProvider`."""
+
+    name: ClassVar[str] = "gcp"
+    tools = (
+        ("gke-gcloud-auth-plugin",
+         "install it: gcloud components install gke-gcloud-auth-plugin "
+         "(https://cloud.google.com/sdk/docs/install first if gcloud is missing)"),
+    )  # fmt: skip
+
+    def check_credentials(self, spec: KubeSpec) -> None:
+        adc = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or str(
+            _gcloud_config_dir() / "application_default_credentials.json"
+        )
+        if not (Path(adc).is_file() or os.environ.get("GOOGLE_OAUTH_ACCESS_TOKEN")):
+            raise ScalecloudError(
+                "no Google Cloud application-default credentials found",
+                "log in with: gcloud auth application-default login "
+                "(or set GOOGLE_APPLICATION_CREDENTIALS to a key file)",
+            )
+        if gcp_project() is None:
+            raise ScalecloudError(
+                "no Google Cloud project is set",
+                "set one with: gcloud config set project PROJECT_ID (or GOOGLE_PROJECT=...)",
+            )
+
+    def stack_env(self, spec: KubeSpec) -> dict[str, str]:
+        env = {"GOOGLE_REGION": spec.region, "GOOGLE_ZONE": spec.zone}
+        project = gcp_project()
+        if project:
+            env["GOOGLE_PROJECT"] = project
+        return env
+
+    def cloud_leftovers(self, spec: KubeSpec) -> list[str] | None:
+        project = gcp_project()
+        if project is None:
+            return None
+        base = ["--project", project, "--format", "json"]
+        queries = {
+            "cluster": ["gcloud", "container", "clusters", "list",
+                        f"--filter=resourceLabels.{LABEL}={spec.name}", *base],
+            "disk": ["gcloud", "compute", "disks", "list",
+                     f"--filter=labels.{LABEL}={spec.name} OR description~{spec.namespace}/", *base],
+            # LoadBalancers made by Kubernetes name their Service in the description.
+            "forwarding rule": ["gcloud", "compute", "forwarding-rules", "list",
+                                f"--filter=description~{spec.namespace}/", *base],
+        }  # fmt: skip
+        found: list[str] = []
+        for what, command in queries.items():
+            items = cli_json(command)
+            if items is None:
+                return None
+            found += [f"{what} {item.get('name', '?')}" for item in items]
+        return found

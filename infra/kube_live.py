@@ -1,0 +1,81 @@
+"""What a running Kubernetes cluster reports about a scalecloud cluster, through kr8s.
+
+Used by ``status`` (nodes, worker pods, whether the operator removed an idle DaskCluster)
+and by ``down`` (delete the Dask objects while the operator still runs, and wait until the
+Services it made, LoadBalancers included, are gone, before Pulumi destroys the cluster).
+Every call is bounded by a timeout; an unreachable cluster raises, callers decide.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from scalecloud.infra.kube import KubeSpec
+
+API_TIMEOUT_S = 15.0
+DASK_GROUP = "kubernetes.dask.org"
+
+
+def _api(access: dict[str, Any]) -> Any:
+    import kr8s
+
+    api = kr8s.api(**access)
+    api.timeout = API_TIMEOUT_S
+    return api
+
+
+def _selector(spec: KubeSpec, component: str | None = None) -> dict[str, str]:
+    labels = {"dask.org/cluster-name": spec.name}
+    if component:
+        labels["dask.org/component"] = component
+    return labels
+
+
+def live_state(access: dict[str, Any], spec: KubeSpec) -> dict[str, Any]:
+    """``{nodes, workers: [{name, phase}], scheduler_ready, dask_cluster}`` right now."""
+    api = _api(access)
+    nodes = list(api.get("nodes", label_selector={"scalecloud-cluster": spec.name}))
+    if spec.provider == "minikube" or not nodes:
+        nodes = list(api.get("nodes"))
+    workers = [
+        {"name": pod.name, "phase": pod.status.get("phase", "?")}
+        for pod in api.get(
+            "pods", namespace=spec.namespace, label_selector=_selector(spec, "worker")
+        )
+    ]
+    schedulers = list(
+        api.get("pods", namespace=spec.namespace, label_selector=_selector(spec, "scheduler"))
+    )
+    clusters = list(api.get(f"daskclusters.{DASK_GROUP}", namespace=spec.namespace))
+    return {
+        "nodes": len(nodes),
+        "workers": workers,
+        "scheduler_ready": any(p.status.get("phase") == "Running" for p in schedulers),
+        "dask_cluster": any(c.name == spec.name for c in clusters),
+    }
+
+
+def delete_dask_objects(
+    access: dict[str, Any], spec: KubeSpec, timeout: float = 300.0
+) -> list[str]:
+    """Delete the DaskAutoscaler and DaskCluster, then wait for their pods and Services
+    (a LoadBalancer's cloud resources go with its Service) to be gone.
+
+    Returns what is still there at the timeout (empty: all gone).
+    """
+    api = _api(access)
+    for kind in (f"daskautoscalers.{DASK_GROUP}", f"daskclusters.{DASK_GROUP}"):
+        for obj in api.get(kind, namespace=spec.namespace):
+            if obj.name == spec.name:
+                obj.delete()
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [
+            f"{kind} {obj.name}"
+            for kind in ("services", "pods")
+            for obj in api.get(kind, namespace=spec.namespace, label_selector=_selector(spec))
+        ]
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(3)

@@ -1,0 +1,83 @@
+"""Hourly cost estimates from the dated price table shipped with the package (prices.json).
+
+Pure: a :class:`~scalecloud.infra.kube.KubeSpec` in, a dict out. The range runs from the
+node pool at its minimum to its maximum; the control plane fee and fixed nodes (the AKS
+system pool) count in both. A machine type or region missing from the table is said so,
+and left out of the sums rather than guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+from scalecloud.infra.kube import KubeSpec
+
+
+@cache
+def price_table() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(files("scalecloud.infra").joinpath("prices.json").read_text())
+    return data
+
+
+def node_price(provider: str, region: str, machine_type: str, spot: bool) -> float | None:
+    entry = price_table()["nodes"].get(provider, {}).get(region, {}).get(machine_type)
+    return None if entry is None else float(entry["spot" if spot else "on_demand"])
+
+
+def gpu_price(provider: str, region: str, gpu_type: str | None, spot: bool) -> float | None:
+    """Per GPU per hour where the cloud bills GPUs apart (GCP N1); 0 where the machine type
+    includes them (AWS, Azure, GCP G2)."""
+    if provider != "gcp" or not gpu_type:
+        return 0.0
+    entry = price_table()["gpus"]["gcp"].get(region, {}).get(gpu_type)
+    return None if entry is None else float(entry["spot" if spot else "on_demand"])
+
+
+def estimate(spec: KubeSpec) -> dict[str, Any]:
+    """``{hourly_min, hourly_max, lines, notes, as_of, currency}`` for ``spec``."""
+    table = price_table()
+    plane = table["control_plane"][spec.provider]
+    lines: list[dict[str, Any]] = [
+        {"item": "control plane", "hourly": plane["hourly"], "count": [1, 1], "note": plane["note"]}
+    ]
+    notes: list[str] = []
+    fixed = table["fixed_nodes"].get(spec.provider)
+    if fixed:
+        price = node_price(spec.provider, spec.region, fixed["machine_type"], False)
+        if price is None:
+            notes.append(f"no price for {fixed['machine_type']} in {spec.region}")
+        lines.append(
+            {"item": f"{fixed['machine_type']} (fixed)", "hourly": price,
+             "count": [fixed["count"], fixed["count"]], "note": fixed["note"]}
+        )  # fmt: skip
+    if spec.provider != "minikube":
+        price = node_price(spec.provider, spec.region, spec.machine_type, spec.spot)
+        if price is None:
+            notes.append(
+                f"no price for {spec.machine_type} in {spec.region} in the table of "
+                f"{table['as_of']}; nodes left out of the estimate"
+            )
+        gpu = gpu_price(spec.provider, spec.region, spec.gpu_type, spec.spot)
+        if gpu is None:
+            notes.append(f"no price for GPU {spec.gpu_type} in {spec.region}; left out")
+        node = None if price is None else price + (gpu or 0.0) * spec.gpu_count
+        kind = "spot" if spec.spot else "on-demand"
+        lines.append(
+            {"item": f"{spec.machine_type} ({kind})", "hourly": node,
+             "count": [spec.min_nodes, spec.max_nodes], "note": "the autoscaling worker pool"}
+        )  # fmt: skip
+    low = sum((line["hourly"] or 0.0) * line["count"][0] for line in lines)
+    high = sum((line["hourly"] or 0.0) * line["count"][1] for line in lines)
+    return {
+        "hourly_min": round(low, 4),
+        "hourly_max": round(high, 4),
+        "currency": table["currency"],
+        "as_of": table["as_of"],
+        "complete": not notes,
+        "lines": lines,
+        "notes": notes,
+        "source": table["source"],
+    }

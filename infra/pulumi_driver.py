@@ -1,0 +1,441 @@
+"""The Pulumi stack driver behind the gcp, aws, azure and minikube providers.
+
+:class:`PulumiProvider` implements the Provider protocol with the Pulumi Automation API:
+an inline program (``infra/<provider>.py``), a local file backend inside scalecloud's state
+directory (no Pulumi account), one stack per cluster name, secrets encrypted with a
+passphrase generated once and kept with 0600 permissions. Every precondition (Pulumi CLI,
+the SDK extra, credentials, tools) is checked before any state is written. ``down``
+cancels a stuck update, refreshes, destroys, checks that the stack holds nothing, removes
+the stack and the record; it is idempotent and resumes a half-finished destroy.
+
+Subclasses (one per provider module) say how to check credentials and how to reach the
+cluster; the program itself comes from :data:`scalecloud.infra.plan.PROGRAMS`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any, ClassVar
+
+from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.kube import KubeSpec, kube_spec, require_extra
+from scalecloud.infra.preflight import find_pulumi_cli
+from scalecloud.infra.provider import ClusterInfo, Event, EventFn, WorkerInfo
+from scalecloud.infra.spec import ClusterSpec
+from scalecloud.infra.state import StateStore
+
+PROJECT = "scalecloud"
+SCHEDULER_PORT = 8786
+DASHBOARD_PORT = 8787
+
+
+class PulumiProvider:
+    """A Dask cluster on Kubernetes, declared by a Pulumi program and driven by its stack."""
+
+    name: ClassVar[str]
+    # Command-line tools the user needs besides pulumi: (binary, install hint).
+    tools: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    def __init__(self, store: StateStore | None = None, pulumi_command: Any = None) -> None:
+        self.store = store or StateStore()
+        # A PulumiCommand (tests pass one that records arguments); None: the CLI on PATH.
+        self.pulumi_command = pulumi_command
+
+    # -- what each provider module says ----------------------------------------------
+
+    def check_credentials(self, spec: KubeSpec) -> None:
+        """Raise ScalecloudError with the login command when credentials are missing."""
+
+    def prepare(self, spec: KubeSpec, on_event: EventFn) -> dict[str, Any]:
+        """Bring up what the program assumes (minikube starts it); runs after preflight.
+        What it returns is kept in the record and handed to ``release``."""
+        del spec, on_event  # Unused.
+        return {}
+
+    def release(self, record: dict[str, Any], on_event: EventFn) -> None:
+        """Undo ``prepare`` after destroy (minikube stops it if scalecloud started it)."""
+        del record, on_event  # Unused.
+
+    def stack_env(self, spec: KubeSpec) -> dict[str, str]:
+        """Environment for the cloud SDK's provider plugin (region, project)."""
+        del spec  # Unused.
+        return {}
+
+    # -- the Provider protocol -------------------------------------------------------
+
+    def preflight(self, spec: KubeSpec) -> None:
+        """Every check ``up`` makes before writing any state; each error says the fix."""
+        require_extra(spec.provider)
+        if self.pulumi_command is None:
+            find_pulumi_cli()
+        for tool, hint in self.tools:
+            if shutil.which(tool) is None:
+                raise ScalecloudError(
+                    f"{tool} is not installed (the {self.name} provider needs it)", hint
+                )
+        self.check_credentials(spec)
+
+    def up(self, spec: ClusterSpec, on_event: EventFn) -> ClusterInfo:
+        existing = self.status(spec.name)
+        if existing is not None and existing.state == "running":
+            return existing
+        if existing is not None and existing.state in ("destroying", "leftovers"):
+            raise ScalecloudError(
+                f"cluster {spec.name!r} is being torn down",
+                f"finish that first: scalecloud down --name {spec.name}",
+            )
+        kspec = kube_spec(spec)
+        self.preflight(kspec)
+        prepared = self.prepare(kspec, on_event)
+        if existing is not None:
+            # Half made, unreachable, or its DaskCluster removed by the idle timeout:
+            # the same stack again, refreshed first, brings it back to the spec.
+            on_event(
+                Event("info", f"cluster {spec.name!r} is {existing.state}; updating its stack")
+            )
+            created = existing.created
+            # What an earlier attempt set up (minikube started) is still to be undone.
+            before = (self.store.get(spec.name) or {}).get("prepared") or {}
+            prepared = {key: prepared.get(key) or before.get(key) for key in {*prepared, *before}}
+        else:
+            created = time.time()
+        record = {
+            "name": spec.name, "provider": self.name, "state": "creating",
+            "created": created, "spec": spec.to_dict(), "kube": kspec.to_dict(),
+            "image": kspec.image or "official", "prepared": prepared,
+        }  # fmt: skip
+        with self.store.lock():
+            self.store.put(spec.name, record)  # down finds a half-made cluster by it
+        on_event(Event("step", f"creating stack {spec.name!r} ({self.name}); this takes minutes"))
+        stack = self._stack(kspec)
+        try:
+            result = stack.up(
+                on_event=_engine_events(on_event), color="never", refresh=existing is not None
+            )
+        except Exception as exc:
+            raise ScalecloudError(
+                f"pulumi up of {spec.name!r} failed: {_last_line(exc)}",
+                f"what was created is recorded; remove it with: scalecloud down --name {spec.name}",
+            ) from exc
+        outputs = {k: v.value for k, v in result.outputs.items()}
+        kubeconfig = outputs.pop("kubeconfig", None)
+        if kubeconfig:
+            self._write_private(self._kubeconfig_path(spec.name), kubeconfig)
+        record.update(state="running", outputs=outputs)
+        with self.store.lock():
+            self.store.put(spec.name, record)
+        info = self.status(spec.name)
+        assert info is not None
+        return info
+
+    def status(self, name: str, live_check: bool = True) -> ClusterInfo | None:
+        record = self.store.get(name)
+        if record is None:
+            return None
+        from scalecloud.infra.prices import estimate
+
+        spec = ClusterSpec.from_dict(record["spec"])
+        kspec = KubeSpec.from_dict(record["kube"])
+        cost = estimate(kspec)
+        where = f"{kspec.namespace}/{kspec.scheduler_service}"
+        state = record.get("state", "creating")
+        live = self._live(name, kspec) if state == "running" and live_check else None
+        workers: tuple[WorkerInfo, ...] = ()
+        if state == "running" and live_check:
+            if live is None:
+                state = "unreachable"
+            elif not live["dask_cluster"]:
+                state = "idle-stopped"  # the operator removed it; nodes still cost money
+            memory = kspec.memory_per_worker or 0
+            workers = tuple(
+                WorkerInfo(w["name"], kspec.threads_per_worker, memory)
+                for w in (live or {}).get("workers", [])
+                if w["phase"] == "Running"
+            )
+        return ClusterInfo(
+            name=name, provider=self.name, state=state, workers=workers,
+            scheduler_address=f"port-forward to {where}:{SCHEDULER_PORT}",
+            dashboard_url=f"port-forward to {where}:{DASHBOARD_PORT} (scalecloud dashboard)",
+            spec=spec, created=float(record["created"]),
+            adapt=(kspec.workers_min, kspec.workers_max) if kspec.adaptive else None,
+            idle_timeout=kspec.idle_timeout, hourly_cost=cost["hourly_min"],
+            details={
+                "nodes": [kspec.min_nodes, kspec.max_nodes], "machine_type": kspec.machine_type,
+                "region": kspec.region, "spot": kspec.spot,
+                "image": kspec.image or "official Dask image + pinned EXTRA_PIP_PACKAGES",
+                "hourly_cost_range": [cost["hourly_min"], cost["hourly_max"]],
+                "namespace": kspec.namespace, "stack": name,
+                "live_nodes": live["nodes"] if live else None,
+                "kubeconfig": str(self._kubeconfig_path(name)),
+            },
+        )  # fmt: skip
+
+    def scale(self, name: str, workers: int | None, adapt: tuple[int, int] | None) -> None:
+        record = self.store.get(name)
+        if record is None or record.get("state") != "running":
+            raise ScalecloudError(
+                f"cluster {name!r} is not running", f"start it with: scalecloud up --name {name}"
+            )
+        low, high = adapt if adapt else (workers, workers)
+        kspec = KubeSpec.from_dict(record["kube"]).with_(workers_min=low, workers_max=high)
+        kspec = kspec.with_(max_nodes=max(kspec.max_nodes, kspec.min_nodes))
+        self.preflight(kspec)
+        try:
+            self._stack(kspec).up(color="never")
+        except Exception as exc:
+            raise ScalecloudError(
+                f"scaling {name!r} failed: {_last_line(exc)}", "see: scalecloud status"
+            ) from exc
+        record["kube"] = kspec.to_dict()
+        with self.store.lock():
+            self.store.put(name, record)
+
+    def down(self, name: str, on_event: EventFn) -> None:
+        record = self.store.get(name)
+        if record is None and not self._stack_exists(name):
+            return
+        if self.pulumi_command is None:
+            find_pulumi_cli()
+        # Destroy runs no program, so a stack whose record is lost needs only its name.
+        kspec = KubeSpec.from_dict(record["kube"]) if record else KubeSpec(self.name, name)
+        if record is not None:
+            record["state"] = "destroying"
+            with self.store.lock():
+                self.store.put(name, record)
+        if self._stack_exists(name):
+            stack = self._stack(kspec)
+            events = _engine_events(on_event)
+            # A previous up or destroy killed half-way leaves a lock and pending operations.
+            with suppress(Exception):
+                stack.cancel()
+            if record is not None and record.get("state") != "creating":
+                self._delete_dask_first(name, kspec, on_event)
+            on_event(Event("step", f"refreshing {name!r} (objects the cluster removed itself)"))
+            with suppress(Exception):  # an unreachable cluster must not block destroy
+                stack.refresh(clear_pending_creates=True, color="never")
+            on_event(Event("step", f"destroying {name!r}"))
+            try:
+                stack.destroy(on_event=events, color="never")
+            except Exception as exc:
+                raise ScalecloudError(
+                    f"destroying {name!r} failed: {_last_line(exc)}",
+                    f"run scalecloud down --name {name} again; it resumes where this stopped",
+                ) from exc
+            left = self.leftovers(stack)
+            if left:
+                raise ScalecloudError(
+                    f"after destroy, the stack of {name!r} still holds: {', '.join(left)}",
+                    f"run scalecloud down --name {name} again, or delete them in the console",
+                )
+            stack.workspace.remove_stack(name)
+        self._check_cloud(name, kspec, record, on_event)
+        if record is not None:
+            self.release(record, on_event)
+        self._kubeconfig_path(name).unlink(missing_ok=True)
+        with self.store.lock():
+            self.store.remove(name)
+        on_event(
+            Event("info", f"stack {name!r} is destroyed and removed; it held nothing after destroy")
+        )
+
+    def cloud_leftovers(self, spec: KubeSpec) -> list[str] | None:
+        """What the cloud still reports for the cluster's label after destroy; None when it
+        cannot be asked (its CLI is missing or fails)."""
+        del spec  # Unused.
+        return []
+
+    def _check_cloud(
+        self, name: str, kspec: KubeSpec, record: dict[str, Any] | None, on_event: EventFn
+    ) -> None:
+        """The claim "nothing is left", checked against the cloud itself, not only the state."""
+        on_event(
+            Event("step", f"asking {self.name} for anything labelled scalecloud-cluster={name}")
+        )
+        found = self.cloud_leftovers(kspec)
+        if found is None:
+            on_event(
+                Event("warning", f"could not ask {self.name} what is left; check its console "
+                      f"for the label scalecloud-cluster={name}")
+            )  # fmt: skip
+        elif found:
+            if record is not None:
+                record["state"] = "leftovers"
+                with self.store.lock():
+                    self.store.put(name, record)
+            raise ScalecloudError(
+                f"{self.name} still reports for {name!r}: {', '.join(found[:5])}"
+                + (f" and {len(found) - 5} more" if len(found) > 5 else ""),
+                f"deletions can lag a minute: run scalecloud down --name {name} again to "
+                "re-check, or delete them in the console",
+            )
+        else:
+            on_event(Event("info", f"{self.name} reports nothing labelled for {name!r}"))
+
+    def _delete_dask_first(self, name: str, kspec: KubeSpec, on_event: EventFn) -> None:
+        """Delete the DaskCluster while the operator runs, and wait for its Services (a
+        LoadBalancer's cloud resources are not in Pulumi's state) to go. Best effort: an
+        unreachable cluster is left to destroy, which drops its objects from state."""
+        from scalecloud.infra.kube_live import delete_dask_objects
+
+        on_event(Event("step", f"deleting the Dask objects of {name!r} first"))
+        try:
+            left = delete_dask_objects(self._kube_access(name), kspec)
+        except Exception as exc:  # unreachable or already gone: destroy handles it
+            on_event(Event("info", f"could not reach the cluster ({_last_line(exc)}); destroying"))
+            return
+        if left:
+            on_event(Event("warning", f"still there after 5 minutes: {', '.join(left)}"))
+
+    def _live(self, name: str, kspec: KubeSpec) -> dict[str, Any] | None:
+        """What the cluster reports now, or None when it cannot be reached."""
+        from scalecloud.infra.kube_live import live_state
+
+        try:
+            return live_state(self._kube_access(name), kspec)
+        except Exception:  # an unreachable cluster is a state to show, not a crash
+            return None
+
+    # -- reaching the scheduler ------------------------------------------------------
+
+    @contextmanager
+    def connect(self, info: ClusterInfo) -> Iterator[ClusterInfo]:
+        """``info`` with local addresses, while port-forwards to the scheduler are open."""
+        import dataclasses
+
+        import kr8s
+        from kr8s.objects import Service
+
+        kspec = KubeSpec.from_dict(self.store.get(info.name)["kube"])  # type: ignore[index]
+        try:
+            api = kr8s.api(**self._kube_access(info.name))
+            service = Service.get(kspec.scheduler_service, namespace=kspec.namespace, api=api)
+        except Exception as exc:
+            raise ScalecloudError(
+                f"cannot reach the scheduler Service of {info.name!r}: {_last_line(exc)}",
+                f"check the cluster with: scalecloud status --name {info.name}",
+            ) from exc
+        with (
+            service.portforward(SCHEDULER_PORT, local_port="auto") as port,
+            service.portforward(DASHBOARD_PORT, local_port="auto") as dash,
+        ):
+            yield dataclasses.replace(
+                info, scheduler_address=f"tcp://127.0.0.1:{port}",
+                dashboard_url=f"http://127.0.0.1:{dash}/status",
+            )  # fmt: skip
+
+    def _kube_access(self, name: str) -> dict[str, Any]:
+        path = self._kubeconfig_path(name)
+        return {"kubeconfig": str(path)} if path.exists() else {}
+
+    # -- the stack -------------------------------------------------------------------
+
+    @property
+    def backend_dir(self) -> Path:
+        return self.store.home / "pulumi"
+
+    def _kubeconfig_path(self, name: str) -> Path:
+        return self.store.clusters_dir / f"{name}.kubeconfig"
+
+    @staticmethod
+    def _write_private(path: Path, text: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(path, 0o600)
+
+    def passphrase(self) -> str:
+        """The stack secrets' passphrase: generated once, readable by this user only."""
+        path = self.backend_dir / "passphrase"
+        if not path.exists():
+            self.backend_dir.mkdir(parents=True, exist_ok=True)
+            with suppress(FileExistsError):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+    def _stack_exists(self, name: str) -> bool:
+        # Project-scoped layout (file backends made by Pulumi 3.61+), then the legacy one.
+        stacks = self.backend_dir / ".pulumi" / "stacks"
+        return any(
+            (folder / f"{name}{suffix}").exists()
+            for folder in (stacks / PROJECT, stacks)
+            for suffix in (".json", ".json.gz")
+        )
+
+    def _stack(self, spec: KubeSpec) -> Any:
+        from pulumi import automation as auto
+        from scalecloud.infra.plan import program_of
+
+        program = program_of(spec.provider)
+        backend = f"file://{self.backend_dir}"
+        self.backend_dir.mkdir(parents=True, exist_ok=True)
+        env = {
+            "PULUMI_CONFIG_PASSPHRASE": self.passphrase(),
+            "PULUMI_BACKEND_URL": backend,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            **self.stack_env(spec),
+        }
+        options = auto.LocalWorkspaceOptions(
+            env_vars=env,
+            secrets_provider="passphrase",
+            project_settings=auto.ProjectSettings(
+                name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=backend)
+            ),
+            pulumi_command=self.pulumi_command,
+        )
+        return auto.create_or_select_stack(
+            stack_name=spec.name, project_name=PROJECT, program=lambda: program(spec), opts=options
+        )
+
+    @staticmethod
+    def leftovers(stack: Any) -> list[str]:
+        """What the stack's state still holds after destroy (providers aside)."""
+        deployment = stack.export_stack().deployment or {}
+        return [
+            f"{r.get('type')} {r.get('urn', '').split('::')[-1]}"
+            for r in deployment.get("resources") or []
+            if not r.get("type", "").startswith(("pulumi:pulumi:Stack", "pulumi:providers:"))
+        ]
+
+
+def _last_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else type(exc).__name__
+
+
+def _engine_events(on_event: EventFn) -> Any:
+    """Pulumi engine events as ``resources`` progress events (done of total seen so far)."""
+    seen: set[str] = set()
+    done: set[str] = set()
+
+    def handle(event: Any) -> None:
+        pre, out, failed = (
+            event.resource_pre_event,
+            event.res_outputs_event,
+            event.res_op_failed_event,
+        )
+        if pre is not None and not pre.metadata.type.startswith("pulumi:pulumi:Stack"):
+            seen.add(pre.metadata.urn)
+        elif out is not None:
+            done.add(out.metadata.urn)
+        elif failed is not None:
+            on_event(
+                Event(
+                    "warning",
+                    f"{failed.metadata.type} {failed.metadata.urn.split('::')[-1]} failed",
+                )
+            )
+            return
+        else:
+            return
+        on_event(Event("resources", data={"done": len(done & seen), "total": len(seen)}))
+
+    return handle
