@@ -235,12 +235,16 @@ def check_versions(client: Any, on_event: EventFn, recorder: Any, strict: bool) 
 def _run_builtin(
     run: PreparedRun, cluster: ClusterInfo, on_event: EventFn, recorder: Any, strict: bool
 ) -> RunOutcome:
+    from scalecloud.workloads import shipping
     from scalecloud.workloads.progress import ProgressMonitor
 
     assert run.workload is not None
     start = time.perf_counter()
     with _connect(cluster, on_event) as client:
         check_versions(client, on_event, recorder, strict)
+        if shipping.needs_shipping(cluster.provider):
+            on_event(Event("step", "sending scalecloud's workload code to the workers"))
+            shipping.ship_code(client)
         monitor = ProgressMonitor(client, on_event)
         with monitor:
             result = run.workload.load()(client, run.params, run.seed, on_event)
