@@ -69,20 +69,19 @@ _register()
 
 def main() -> None:
     """Entry point: run the app and turn every error into one line and an exit code."""
-    import click
-
+    exit_types, abort_types, usage_types = _click_exception_types()
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except ScalecloudError as exc:
         _report(exc, exc.message, exc.hint)
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except exit_types as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except abort_types:
         _report(None, "interrupted", None)
         sys.exit(130)
-    except click.ClickException as exc:
+    except usage_types as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
@@ -93,6 +92,26 @@ def main() -> None:
             exc, f"unexpected {type(exc).__name__}: {exc}", "run with --debug for the traceback"
         )
         sys.exit(1)
+
+
+def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[type, ...]]:
+    """Exit, Abort and usage-error classes: click's, and typer's own (typer 0.22+ carries
+    its own copy of click, whose exceptions are not click's)."""
+    import click
+
+    exits: list[type] = [click.exceptions.Exit]
+    aborts: list[type] = [click.exceptions.Abort]
+    usage: list[type] = [click.ClickException]
+    try:
+        from typer._click import exceptions as vendored  # private, hence the fallback
+    except ImportError:
+        vendored = None
+    for found, name in ((exits, "Exit"), (aborts, "Abort"), (usage, "ClickException")):
+        for module in (vendored, typer):
+            cls = getattr(module, name, None)
+            if isinstance(cls, type) and cls not in found:
+                found.append(cls)
+    return tuple(exits), tuple(aborts), tuple(usage)
 
 
 def _report(exc: BaseException | None, message: str, hint: str | None) -> None:

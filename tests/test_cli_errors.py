@@ -74,6 +74,24 @@ def test_bad_input_is_one_line_and_creates_nothing(cli, args, fragments):
     assert supervisors_of(cli.home) == []
 
 
+USAGE_ERRORS = [
+    (["submit", "kmeans", "--bogus"], "No such option: --bogus"),
+    (["up", "--workers", "abc"], "Invalid value for '--workers'"),
+    (["frob"], "No such command 'frob'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"), USAGE_ERRORS, ids=[" ".join(a) for a, _ in USAGE_ERRORS]
+)
+def test_usage_errors_show_usage_and_exit_2(cli, args, message):
+    result = cli(*args, timeout=60)
+    assert result.code == 2
+    assert f"Error: {message}" in result.err and "-h' for help" in result.err
+    assert "Traceback" not in result.err and "unexpected" not in result.err
+    assert cli.records() == []
+
+
 def test_debug_shows_the_traceback(cli):
     result = cli("--debug", "submit", "nope")
     assert result.code == 1
