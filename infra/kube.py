@@ -41,6 +41,7 @@ EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 _GPU_RE = re.compile(r"^(?:([a-z0-9][-a-z0-9_.]*):)?(\d+)$", re.IGNORECASE)
+_GPU_TYPE_RE = re.compile(r"^(?=.*\d)[a-z][-a-z0-9_.]*$", re.IGNORECASE)  # types carry a digit
 
 
 def require_extra(provider: str) -> None:
@@ -55,13 +56,17 @@ def require_extra(provider: str) -> None:
 
 
 def parse_gpu(text: str | None) -> tuple[str | None, int]:
-    """``(type, count)`` from ``nvidia-tesla-t4:1`` or ``1`` (type chosen by the cloud)."""
+    """``(type, count)`` from ``nvidia-tesla-t4:2``, ``nvidia-tesla-t4`` (one) or ``1``
+    (type chosen by the cloud)."""
     if not text:
         return None, 0
+    if _GPU_TYPE_RE.fullmatch(text.strip()):
+        return text.strip(), 1
     match = _GPU_RE.fullmatch(text.strip())
     if not match or int(match.group(2)) < 1:
         raise ScalecloudError(
-            f"invalid --gpu {text!r}", "write TYPE:COUNT or COUNT, e.g. --gpu nvidia-tesla-t4:1"
+            f"invalid --gpu {text!r}",
+            "write TYPE, TYPE:COUNT or COUNT, e.g. --gpu nvidia-tesla-t4:2",
         )
     return match.group(1), int(match.group(2))
 

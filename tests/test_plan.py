@@ -109,3 +109,16 @@ def test_plan_expose_is_one_address(cli):
     cluster = next(r for r in report["resources"] if r["type"].endswith(":DaskCluster"))
     assert cluster["properties"]["service"] == "LoadBalancer"
     assert report["spec"]["expose_cidr"] == "198.51.100.7/32"
+
+
+def test_gpu_option_forms():
+    from scalecloud.infra.errors import ScalecloudError
+    from scalecloud.infra.kube import parse_gpu
+
+    assert parse_gpu("nvidia-tesla-t4") == ("nvidia-tesla-t4", 1)
+    assert parse_gpu("nvidia-tesla-t4:2") == ("nvidia-tesla-t4", 2)
+    assert parse_gpu("2") == (None, 2)
+    assert parse_gpu(None) == (None, 0)
+    for bad in ("many", "t4:0", "0", "-1"):
+        with pytest.raises(ScalecloudError, match="invalid --gpu"):
+            parse_gpu(bad)
