@@ -35,7 +35,7 @@ def _status(record: dict[str, Any]) -> str:
     """The stored status, or ``lost`` for a running record whose process is gone."""
     import socket
 
-    from scalecloud.workloads.records import pid_alive
+    from scalecloud.infra.state import pid_alive
 
     here = record.get("host") == socket.gethostname()
     if record["status"] == "running" and here and not pid_alive(record.get("pid")):

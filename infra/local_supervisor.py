@@ -25,20 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from scalecloud.infra.spec import ClusterSpec
-from scalecloud.infra.state import StateStore, write_json_atomic
+from scalecloud.infra.state import StateStore, pid_alive, write_json_atomic
 
 logger = logging.getLogger("scalecloud.supervisor")
 WAIT_FOR_WORKERS_S = 120.0
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class Supervisor:
@@ -126,7 +116,7 @@ class Supervisor:
             if self.cluster.scheduler.status in (Status.closing, Status.closed):
                 self.stop_reason = "idle-timeout"
                 break
-            if self.owner_pid and not _pid_alive(self.owner_pid):
+            if self.owner_pid and not pid_alive(self.owner_pid):
                 self.stop_reason = f"owner process {self.owner_pid} exited"
                 break
             with contextlib.suppress(TimeoutError):

@@ -100,3 +100,16 @@ class StateStore:
 
     def records(self) -> list[dict[str, Any]]:
         return [r for r in (self.get(n) for n in self.names()) if r is not None]
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists on this machine (signal 0 probes without sending)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True

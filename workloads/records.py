@@ -9,7 +9,6 @@ of migrations; opening a database applies the ones it lacks, under a write lock.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import sqlite3
@@ -281,17 +280,3 @@ def _dumps(record: dict[str, Any]) -> str:
 def _loads(text: str) -> dict[str, Any]:
     record: dict[str, Any] = json.loads(text)
     return record
-
-
-def pid_alive(pid: int | None) -> bool:
-    """Whether process ``pid`` exists on this machine (a "running" record whose process is
-    gone was lost: killed without a chance to complete its record)."""
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
