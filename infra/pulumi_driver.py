@@ -320,6 +320,13 @@ class PulumiProvider:
                 f"cannot reach the scheduler Service of {info.name!r}: {_last_line(exc)}",
                 f"check the cluster with: scalecloud status --name {info.name}",
             ) from exc
+        host = load_balancer_host(service.raw) if kspec.expose_cidr else None
+        if host:  # --expose: the LoadBalancer, open to the allowed range only
+            yield dataclasses.replace(
+                info, scheduler_address=f"tcp://{host}:{SCHEDULER_PORT}",
+                dashboard_url=f"http://{host}:{DASHBOARD_PORT}/status",
+            )  # fmt: skip
+            return
         with (
             service.portforward(SCHEDULER_PORT, local_port="auto") as port,
             service.portforward(DASHBOARD_PORT, local_port="auto") as dash,
@@ -439,3 +446,14 @@ def _engine_events(on_event: EventFn) -> Any:
         on_event(Event("resources", data={"done": len(done & seen), "total": len(seen)}))
 
     return handle
+
+
+def load_balancer_host(service: dict[str, Any]) -> str | None:
+    """The address a LoadBalancer Service got from the cloud (an IP on GKE and AKS, a
+    host name on EKS), or None while it has none yet."""
+    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    for entry in ingress:
+        found = entry.get("ip") or entry.get("hostname")
+        if found:
+            return str(found)
+    return None

@@ -519,3 +519,56 @@ esac
     provider.down("m2", lambda e: None)
     assert log.read_text().splitlines()[seen:] == ["status --format {{.Host}}"]
     assert state.read_text().strip() == "Running"
+
+
+class FakeService:
+    """A kr8s Service as the API returns it: its raw object, and port-forwards on demand."""
+
+    def __init__(self, raw: dict) -> None:
+        self.raw = raw
+        self.forwards: list[int] = []
+
+    def portforward(self, remote_port: int, local_port: str = "auto"):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def forward():
+            self.forwards.append(remote_port)
+            yield 40000 + len(self.forwards)
+
+        return forward()
+
+
+def test_connect_port_forwards_or_with_expose_uses_the_load_balancer(fake, monkeypatch):
+    import kr8s
+    from kr8s.objects import Service
+    from scalecloud.infra.pulumi_driver import load_balancer_host
+
+    provider, _ = fake
+    service = FakeService({"status": {"loadBalancer": {}}})
+    monkeypatch.setattr(kr8s, "api", lambda **kwargs: object())
+    monkeypatch.setattr(Service, "get", staticmethod(lambda *args, **kwargs: service))
+
+    info = provider.up(spec("private"), lambda e: None)
+    with provider.connect(info) as local:
+        assert local.scheduler_address == "tcp://127.0.0.1:40001"
+        assert local.dashboard_url == "http://127.0.0.1:40002/status"
+    assert service.forwards == [8786, 8787]
+
+    exposed = ClusterSpec(provider="gcp", name="open", extra={"expose_cidr": "203.0.113.7/32"})
+    info = provider.up(exposed, lambda e: None)
+    # No address from the cloud yet: still the port-forward.
+    with provider.connect(info) as local:
+        assert local.scheduler_address.startswith("tcp://127.0.0.1:")
+    service.raw = {"status": {"loadBalancer": {"ingress": [{"ip": "34.1.2.3"}]}}}
+    service.forwards.clear()
+    with provider.connect(info) as direct:
+        assert direct.scheduler_address == "tcp://34.1.2.3:8786"
+        assert direct.dashboard_url == "http://34.1.2.3:8787/status"
+    assert service.forwards == []
+    assert (
+        load_balancer_host(
+            {"status": {"loadBalancer": {"ingress": [{"hostname": "a.elb.amazonaws.com"}]}}}
+        )
+        == "a.elb.amazonaws.com"
+    )
