@@ -33,7 +33,8 @@ def _selector(spec: KubeSpec, component: str | None = None) -> dict[str, str]:
 
 
 def live_state(access: dict[str, Any], spec: KubeSpec) -> dict[str, Any]:
-    """``{nodes, workers: [{name, phase}], scheduler_ready, dask_cluster}`` right now."""
+    """``{nodes, workers: [{name, phase}], scheduler_ready, dask_cluster, load_balancer}``
+    right now (``load_balancer``: the exposed scheduler's address, once the cloud gave one)."""
     api = _api(access)
     nodes = list(api.get("nodes", label_selector={"scalecloud-cluster": spec.name}))
     if spec.provider == "minikube" or not nodes:
@@ -48,11 +49,18 @@ def live_state(access: dict[str, Any], spec: KubeSpec) -> dict[str, Any]:
         api.get("pods", namespace=spec.namespace, label_selector=_selector(spec, "scheduler"))
     )
     clusters = list(api.get(f"daskclusters.{DASK_GROUP}", namespace=spec.namespace))
+    balancer = None
+    if spec.expose_cidr:
+        for service in api.get(
+            "services", namespace=spec.namespace, label_selector=_selector(spec)
+        ):
+            balancer = balancer or load_balancer_host(service.raw)
     return {
         "nodes": len(nodes),
         "workers": workers,
         "scheduler_ready": any(p.status.get("phase") == "Running" for p in schedulers),
         "dask_cluster": any(c.name == spec.name for c in clusters),
+        "load_balancer": balancer,
     }
 
 
@@ -79,3 +87,14 @@ def delete_dask_objects(
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(3)
+
+
+def load_balancer_host(service: dict[str, Any]) -> str | None:
+    """The address a LoadBalancer Service got from the cloud (an IP on GKE and AKS, a
+    host name on EKS), or None while it has none yet."""
+    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    for entry in ingress:
+        found = entry.get("ip") or entry.get("hostname")
+        if found:
+            return str(found)
+    return None

@@ -158,10 +158,14 @@ class PulumiProvider:
                 for w in (live or {}).get("workers", [])
                 if w["phase"] == "Running"
             )
+        scheduler = f"port-forward to {where}:{SCHEDULER_PORT}"
+        dashboard = f"port-forward to {where}:{DASHBOARD_PORT} (scalecloud dashboard)"
+        if live and live.get("load_balancer"):  # --expose, and the cloud gave an address
+            scheduler = f"tcp://{live['load_balancer']}:{SCHEDULER_PORT}"
+            dashboard = f"http://{live['load_balancer']}:{DASHBOARD_PORT}/status"
         return ClusterInfo(
             name=name, provider=self.name, state=state, workers=workers,
-            scheduler_address=f"port-forward to {where}:{SCHEDULER_PORT}",
-            dashboard_url=f"port-forward to {where}:{DASHBOARD_PORT} (scalecloud dashboard)",
+            scheduler_address=scheduler, dashboard_url=dashboard,
             spec=spec, created=float(record["created"]),
             adapt=(kspec.workers_min, kspec.workers_max) if kspec.adaptive else None,
             idle_timeout=kspec.idle_timeout, hourly_cost=cost["hourly_min"],
@@ -320,6 +324,8 @@ class PulumiProvider:
                 f"cannot reach the scheduler Service of {info.name!r}: {_last_line(exc)}",
                 f"check the cluster with: scalecloud status --name {info.name}",
             ) from exc
+        from scalecloud.infra.kube_live import load_balancer_host
+
         host = load_balancer_host(service.raw) if kspec.expose_cidr else None
         if host:  # --expose: the LoadBalancer, open to the allowed range only
             yield dataclasses.replace(
@@ -446,14 +452,3 @@ def _engine_events(on_event: EventFn) -> Any:
         on_event(Event("resources", data={"done": len(done & seen), "total": len(seen)}))
 
     return handle
-
-
-def load_balancer_host(service: dict[str, Any]) -> str | None:
-    """The address a LoadBalancer Service got from the cloud (an IP on GKE and AKS, a
-    host name on EKS), or None while it has none yet."""
-    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    for entry in ingress:
-        found = entry.get("ip") or entry.get("hostname")
-        if found:
-            return str(found)
-    return None

@@ -198,6 +198,12 @@ def test_status_shows_nodes_workers_image_and_cost(fake):
     assert provider.status("t1").state == "unreachable"
     provider.up(ClusterSpec(provider="gcp", name="t3", extra={"image": "reg.example/ml:2"}), print)
     assert provider.status("t3").details["image"] == "reg.example/ml:2"
+    assert provider.status("t3").scheduler_address.startswith("port-forward to ")
+    cli.live = {"nodes": 1, "scheduler_ready": True, "dask_cluster": True, "workers": [],
+                "load_balancer": "34.1.2.3"}  # fmt: skip
+    exposed = provider.status("t3")
+    assert exposed.scheduler_address == "tcp://34.1.2.3:8786"
+    assert exposed.dashboard_url == "http://34.1.2.3:8787/status"
 
 
 def test_up_brings_back_an_idle_stopped_cluster_and_refuses_one_being_destroyed(fake):
@@ -542,7 +548,7 @@ class FakeService:
 def test_connect_port_forwards_or_with_expose_uses_the_load_balancer(fake, monkeypatch):
     import kr8s
     from kr8s.objects import Service
-    from scalecloud.infra.pulumi_driver import load_balancer_host
+    from scalecloud.infra.kube_live import load_balancer_host
 
     provider, _ = fake
     service = FakeService({"status": {"loadBalancer": {}}})

@@ -13,6 +13,7 @@ class Obj:
         self.api, self.kind, self.name = api, kind, name
         self.labels = labels or {}
         self.status = {"phase": phase}
+        self.raw = {"metadata": {"name": name}, "status": {}}
 
     def delete(self):
         self.api.deleted.append((self.kind, self.name))
@@ -66,7 +67,7 @@ def test_live_state_counts_this_clusters_nodes_and_workers(api):
     populate(api)
     state = kube_live.live_state({}, SPEC)
     assert state == {
-        "nodes": 2, "scheduler_ready": True, "dask_cluster": True,
+        "nodes": 2, "scheduler_ready": True, "dask_cluster": True, "load_balancer": None,
         "workers": [{"name": "k1-w1", "phase": "Running"}, {"name": "k1-w2", "phase": "Pending"}],
     }  # fmt: skip
     api.objects = [o for o in api.objects if not o.kind.startswith("daskclusters")]
@@ -85,3 +86,15 @@ def test_delete_dask_objects_deletes_autoscaler_then_cluster_and_waits(api):
 def test_delete_dask_objects_reports_what_will_not_go(api):
     api.add("services", "k1-scheduler", labels=DASK)  # no DaskCluster: nothing removes it
     assert kube_live.delete_dask_objects({}, SPEC, timeout=0) == ["services k1-scheduler"]
+
+
+def test_live_state_reports_the_exposed_schedulers_load_balancer(api):
+    populate(api)
+    exposed = kube_spec(
+        ClusterSpec(provider="gcp", name="k1", extra={"expose_cidr": "203.0.113.7/32"})
+    )
+    assert kube_live.live_state({}, exposed)["load_balancer"] is None  # not given yet
+    service = next(o for o in api.objects if o.kind == "services")
+    service.raw["status"] = {"loadBalancer": {"ingress": [{"hostname": "k1.elb.amazonaws.com"}]}}
+    assert kube_live.live_state({}, exposed)["load_balancer"] == "k1.elb.amazonaws.com"
+    assert kube_live.live_state({}, SPEC)["load_balancer"] is None  # private: never looked up
