@@ -213,16 +213,12 @@ def autoscaler_release(spec: KubeSpec, cluster_name: str, provider: Any, parent:
 
 def program(spec: KubeSpec) -> None:
     """The whole stack: network and EKS, the Cluster Autoscaler, then Dask."""
-    import pulumi
-    from scalecloud.infra.dask_k8s import dask_on_kubernetes
+    from scalecloud.infra.dask_k8s import dask_on_kubernetes, export_outputs
 
     cluster = eks_cluster(spec)
     dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])
     autoscaler_release(spec, cluster.cluster_name, dask.provider, dask.component)
-    pulumi.export("kubeconfig", cluster.kubeconfig)
-    pulumi.export("namespace", spec.namespace)
-    pulumi.export("scheduler_service", spec.scheduler_service)
-    pulumi.export("dask_cluster", spec.name)
+    export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
 
 class AwsProvider(PulumiProvider):

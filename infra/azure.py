@@ -97,15 +97,11 @@ def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
 
 def program(spec: KubeSpec) -> None:
     """The whole stack: AKS, then Dask on it once the worker pool exists."""
-    import pulumi
-    from scalecloud.infra.dask_k8s import dask_on_kubernetes
+    from scalecloud.infra.dask_k8s import dask_on_kubernetes, export_outputs
 
     cluster = aks_cluster(spec)
     dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])
-    pulumi.export("kubeconfig", cluster.kubeconfig)
-    pulumi.export("namespace", spec.namespace)
-    pulumi.export("scheduler_service", spec.scheduler_service)
-    pulumi.export("dask_cluster", spec.name)
+    export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
 
 class AzureProvider(PulumiProvider):

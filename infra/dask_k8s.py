@@ -176,27 +176,32 @@ def dask_on_kubernetes(
     operator = k8s.helm.v3.Release(
         f"{name}-operator", **operator_release_args(spec), opts=on_cluster(namespace)
     )
-    manifest = dask_cluster_manifest(spec)
-    dask_cluster = k8s.apiextensions.CustomResource(
-        f"{name}-daskcluster",
-        api_version=manifest["apiVersion"],
-        kind=manifest["kind"],
-        metadata=manifest["metadata"],
-        spec=manifest["spec"],
-        opts=on_cluster(operator),
-    )
+
+    def custom_resource(suffix: str, manifest: dict[str, Any], opts: Any) -> Any:
+        return k8s.apiextensions.CustomResource(
+            f"{name}-{suffix}", api_version=manifest["apiVersion"], kind=manifest["kind"],
+            metadata=manifest["metadata"], spec=manifest["spec"], opts=opts,
+        )  # fmt: skip
+
+    dask_cluster = custom_resource("daskcluster", dask_cluster_manifest(spec), on_cluster(operator))
     autoscaler = None
     if spec.adaptive:
-        scaler = autoscaler_manifest(spec)
-        autoscaler = k8s.apiextensions.CustomResource(
-            f"{name}-autoscaler",
-            api_version=scaler["apiVersion"],
-            kind=scaler["kind"],
-            metadata=scaler["metadata"],
-            spec=scaler["spec"],
-            opts=on_cluster(operator, dask_cluster),
+        autoscaler = custom_resource(
+            "autoscaler", autoscaler_manifest(spec), on_cluster(operator, dask_cluster)
         )
     component.register_outputs(
         {"namespace": spec.namespace, "scheduler_service": spec.scheduler_service}
     )
     return DaskResources(component, provider, namespace, operator, dask_cluster, autoscaler)
+
+
+def export_outputs(spec: KubeSpec, **access: Any) -> None:
+    """The stack outputs every program exports: how to reach the cluster (``kubeconfig``
+    or ``context``), and where its Dask objects are."""
+    import pulumi
+
+    for key, value in access.items():
+        pulumi.export(key, value)
+    pulumi.export("namespace", spec.namespace)
+    pulumi.export("scheduler_service", spec.scheduler_service)
+    pulumi.export("dask_cluster", spec.name)

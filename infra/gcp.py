@@ -79,16 +79,11 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
 
 def program(spec: KubeSpec) -> None:
     """The whole stack: GKE, then Dask on it once the node pool exists."""
-    import pulumi
-    from scalecloud.infra.dask_k8s import dask_on_kubernetes
+    from scalecloud.infra.dask_k8s import dask_on_kubernetes, export_outputs
 
     cluster = gke_cluster(spec)
-    dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])
-    pulumi.export("kubeconfig", cluster.kubeconfig)
-    pulumi.export("namespace", spec.namespace)
-    pulumi.export("scheduler_service", spec.scheduler_service)
-    pulumi.export("dask_cluster", spec.name)
-    del dask  # Declared; nothing more to export.
+    dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])
+    export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
 
 def _gcloud_config_dir() -> Path:

@@ -20,14 +20,10 @@ CONTEXT = "minikube"
 
 def program(spec: KubeSpec) -> None:
     """The whole stack: the Dask component on the ``minikube`` context."""
-    import pulumi
-    from scalecloud.infra.dask_k8s import dask_on_kubernetes
+    from scalecloud.infra.dask_k8s import dask_on_kubernetes, export_outputs
 
     dask_on_kubernetes(spec, context=CONTEXT)
-    pulumi.export("context", CONTEXT)
-    pulumi.export("namespace", spec.namespace)
-    pulumi.export("scheduler_service", spec.scheduler_service)
-    pulumi.export("dask_cluster", spec.name)
+    export_outputs(spec, context=CONTEXT)
 
 
 def minikube_running() -> bool:

@@ -10,6 +10,7 @@ import pytest
 from scalecloud.workloads import plots
 from scalecloud.workloads.records import RunStore
 from test_cli_errors import assert_one_line_error
+from test_lifecycle import wait_for
 from test_records import png_size
 
 KMEANS = ("n_blocks=3", "rows_per_block=1500", "n_features=4", "n_centers=3", "n_clusters=3")
@@ -28,16 +29,6 @@ def cluster(module_cli):
 
 def store_of(cli) -> RunStore:
     return RunStore(cli.home)
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()
 
 
 @pytest.fixture(scope="module")
