@@ -59,49 +59,17 @@ def test_workloads_run_on_workers_without_scalecloud(cli, tmp_path):
     )
     assert "['blocked']" in cli("submit", str(probe), "--name", "bare", check=True).out
 
-    kmeans = cli(
-        "submit",
-        "kmeans",
-        "--name",
-        "bare",
-        "--set",
-        "n_blocks=4",
-        "--seed",
-        "3",
-        "--json",
-        check=True,
-    ).json()
+    def submit(workload: str, *settings: str) -> dict:
+        sets = [arg for setting in settings for arg in ("--set", setting)]
+        return cli(
+            "submit", workload, "--name", "bare", *sets, "--seed", "3", "--json", check=True
+        ).json()
+
+    kmeans = submit("kmeans", "n_blocks=4")
     assert kmeans["status"] == "succeeded" and kmeans["metrics"]["n_iter"] >= 1
-    plain = cli(
-        "submit", "kmeans", "--name", "bare", "--set", "n_blocks=4", "--set", "implementation=dask-ml",
-        "--seed", "3", "--json", check=True,
-    ).json()  # fmt: skip
+    plain = submit("kmeans", "n_blocks=4", "implementation=dask-ml")
     assert plain["status"] == "succeeded" and plain["metrics"]["implementation"] == "dask-ml"
-    grid = cli(
-        "submit",
-        "gridsearch",
-        "--name",
-        "bare",
-        "--set",
-        "n_docs=300",
-        "--set",
-        "cv=2",
-        "--json",
-        check=True,
-    ).json()
+    grid = submit("gridsearch", "n_docs=300", "cv=2")
     assert grid["status"] == "succeeded" and grid["metrics"]["best_params"]
-    nn = cli(
-        "submit",
-        "nnsearch",
-        "--name",
-        "bare",
-        "--set",
-        "widths=5,10",
-        "--set",
-        "epochs=3",
-        "--set",
-        "cv=2",
-        "--json",
-        check=True,
-    ).json()
+    nn = submit("nnsearch", "widths=5,10", "epochs=3", "cv=2")
     assert nn["status"] == "succeeded" and nn["metrics"]["best_width"] in (5, 10)
