@@ -16,7 +16,14 @@ from scalecloud.workloads.versions import MATCH_PACKAGES, client_versions
 
 OFFICIAL_IMAGE = "ghcr.io/dask/dask"
 # What the official image lacks and the workloads import on the workers.
-WORKER_PACKAGES: tuple[str, ...] = ("dask-ml", "scikit-learn", "numpy", "pandas", "pyarrow")
+WORKER_PACKAGES: tuple[str, ...] = (
+    "dask-ml",
+    "scikit-learn",
+    "numba",
+    "numpy",
+    "pandas",
+    "pyarrow",
+)
 
 
 def python_minor(python_version: str) -> str:

@@ -1,8 +1,10 @@
 """scalecloud's distributed KMeans: data stays on the workers, only k×d sums travel.
 
 Each worker holds one *partition*: the rows of its share of the blocks, concatenated. A
-Lloyd pass is one task per partition, running scikit-learn's compiled Lloyd kernel over
-it; the client receives k×d sums and k counts per partition and does the M-step. The
+Lloyd pass runs on every partition where it lives: the fused kernel of ``lloydkernel``
+(certified float32 distances, float64 sums, only changed rows moved after the first
+pass) for data with few features, else scikit-learn's compiled Lloyd kernel; the client
+receives k×d sums and k counts per partition and does the M-step. The
 algorithm, convergence rule (strict label convergence, else total squared center shift <= tol × mean feature variance), empty
 cluster relocation and final E-step follow scikit-learn's ``_kmeans_single_lloyd``, so
 the same initial centers give the same iterations and inertia.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,10 +32,16 @@ class Partition:
 
     def __init__(self, make: Callable[[int], Any], block_ids: list[int], keep: bool) -> None:
         import numpy as np
+        from scalecloud.workloads import lloydkernel
 
         self.make = make
         self.block_ids = block_ids
         self.x = None
+        # Feature-major float32 copies of the rows for the fused kernel, one per thread:
+        # (start, stop, copy). None when the kernel does not apply or rows are regenerated.
+        self.segments: list[tuple[int, int, Any]] | None = None
+        # The fused kernel's per-segment sums and counts for the current labels.
+        self.state: tuple[tuple[int, ...], list[tuple[Any, Any]]] | None = None
         # Labels of the last pass and a spare buffer, swapped each pass (state on the worker).
         self.labels: Any = None
         self._spare: Any = None
@@ -61,6 +70,14 @@ class Partition:
         if keep:
             self.x = np.concatenate(parts) if len(parts) > 1 else parts[0]
         self.n, self.mean, self.m2, self.xx = n, mean, m2, xx
+        d = 0 if mean is None else len(mean)
+        if keep and lloydkernel.available(d):
+            bounds = np.linspace(0, n, _threads() + 1).astype(int)
+            self.segments = [
+                (int(a), int(b), lloydkernel.feature_major(self.x[a:b]))
+                for a, b in itertools.pairwise(bounds)
+                if b > a
+            ]
 
     def _generate(self) -> Iterator[Any]:
         import numpy as np
@@ -75,9 +92,24 @@ class Partition:
         else:
             yield self.x
 
+    def pieces(self) -> Iterator[tuple[int, int, Any, Any]]:
+        """(start, stop, float32 feature-major copy, rows) for the fused kernel."""
+        from scalecloud.workloads import lloydkernel
+
+        if self.segments is not None:
+            for start, stop, xt in self.segments:
+                yield start, stop, xt, self.x[start:stop]
+            return
+        start = 0
+        for rows in self.chunks():
+            yield start, start + len(rows), lloydkernel.feature_major(rows), rows
+            start += len(rows)
+
     @property
     def nbytes(self) -> int:
-        return 0 if self.x is None else int(self.x.nbytes)
+        """Bytes held in memory: the rows and, for the fused kernel, their float32 copy."""
+        copies = sum(xt.nbytes for _, _, xt in self.segments or [])
+        return 0 if self.x is None else int(self.x.nbytes + copies)
 
 
 def summary(part: Partition) -> dict[str, Any]:
@@ -105,8 +137,11 @@ def lloyd_pass(part: Partition, centers: Any, first: bool = False) -> dict[str, 
     The labels stay on the worker (``part.labels``); only k×d + k numbers travel back.
     """
     import numpy as np
+    from scalecloud.workloads import lloydkernel
 
     k, d = centers.shape
+    if lloydkernel.available(d):
+        return _fused_pass(part, centers, first)
     labels = part._spare if part._spare is not None else np.empty(part.n, dtype=np.int32)
     if part._ones is None:
         part._ones = np.ones(part.n)
@@ -122,6 +157,52 @@ def lloyd_pass(part: Partition, centers: Any, first: bool = False) -> dict[str, 
     changed = part.n if first or previous is None else int(np.count_nonzero(labels != previous))
     part.labels, part._spare = labels, previous
     return {"sums": sums, "counts": counts, "changed": changed}
+
+
+def _warm_up(part: Partition, k: int) -> None:
+    from scalecloud.workloads import lloydkernel
+
+    d = len(part.mean) if part.mean is not None else 0
+    if lloydkernel.available(d):
+        lloydkernel.warm_up(k, d)
+
+
+def _fused_pass(part: Partition, centers: Any, first: bool) -> dict[str, Any]:
+    """``lloyd_pass`` with the fused kernel: segments in parallel threads (or blocks in
+    turn when regenerated); after the first pass only changed rows move between sums."""
+    import numpy as np
+    from scalecloud.workloads import lloydkernel
+
+    k, d = centers.shape
+    shape = (k, d, len(part.segments) if part.segments is not None else len(part.block_ids))
+    incremental = not first and part.labels is not None and part.state is not None
+    incremental = incremental and part.state[0] == shape
+    if not incremental:
+        if part.labels is None or len(part.labels) != part.n:
+            part.labels = np.empty(part.n, dtype=np.int32)
+        part.labels.fill(-1)  # no row has a label yet: every one counts as changed
+        part.state = (shape, [(np.zeros((k, d)), np.zeros(k)) for _ in range(shape[2])])
+    state, labels = part.state[1], part.labels
+
+    def one(index: int, piece: tuple[int, int, Any, Any]) -> tuple[int, int]:
+        start, stop, xt, rows = piece
+        sums, counts = state[index]
+        return lloydkernel.assign(xt, rows, centers, labels[start:stop], sums, counts, incremental)
+
+    pieces = enumerate(part.pieces())
+    if part.segments is not None and len(part.segments) > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(part.segments)) as pool:
+            done = list(pool.map(lambda item: one(*item), pieces))
+    else:
+        done = [one(i, piece) for i, piece in pieces]
+    return {
+        "sums": sum(s for s, _ in state),
+        "counts": sum(c for _, c in state),
+        "changed": part.n if first else sum(c for c, _ in done),
+        "rechecked": sum(r for _, r in done),
+    }
 
 
 _local = threading.local()
@@ -347,6 +428,9 @@ def fit(
     if k > data.n:
         raise ValueError(f"n_clusters={k} exceeds the {data.n} rows")
     tol_scaled = float(np.mean(data.variance) * tol) if tol else 0.0
+    # The fused kernel for these shapes, compiled (or loaded from numba's disk cache) on
+    # every worker before the first pass rather than inside it.
+    on_partitions(client, data, _warm_up, k)
     history, pass_s = [], []
     converged = "max_iter"
     sums = counts = None

@@ -136,10 +136,14 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
 
 
 def choose_storage(client: Any, params: dict[str, Any]) -> str:
-    """``memory`` when the data fits in half the workers' memory, else ``regenerate``."""
+    """``memory`` when the data (with the fused kernel's float32 copy) fits in half the
+    workers' memory, else ``regenerate``."""
+    from scalecloud.workloads import lloydkernel
+
     if params["storage"] != "auto":
         return str(params["storage"])
-    nbytes = params["n_blocks"] * params["rows_per_block"] * params["n_features"] * 8
+    per_value = 12 if lloydkernel.available(params["n_features"]) else 8
+    nbytes = params["n_blocks"] * params["rows_per_block"] * params["n_features"] * per_value
     workers = client.scheduler_info()["workers"].values()
     budget = sum(w.get("memory_limit") or 0 for w in workers)
     return "memory" if not budget or nbytes <= 0.5 * budget else "regenerate"

@@ -29,11 +29,19 @@ MATCH_PACKAGES: tuple[str, ...] = (
     "tornado",
 )
 # Shown (and pinned in images) when installed; a difference in them is reported too.
-OPTIONAL_PACKAGES: tuple[str, ...] = ("pyarrow", "lz4", "scipy", "scikeras", "keras", "matplotlib")
+OPTIONAL_PACKAGES: tuple[str, ...] = (
+    "pyarrow",
+    "lz4",
+    "scipy",
+    "numba",
+    "scikeras",
+    "keras",
+    "matplotlib",
+)
 
 # The scheduler only runs dask's graph machinery: a workload library differing there is fine.
 SCHEDULER_IGNORES: frozenset[str] = frozenset(
-    {"dask-ml", "scikit-learn", "scikeras", "keras", "matplotlib", "scipy"}
+    {"dask-ml", "scikit-learn", "numba", "scikeras", "keras", "matplotlib", "scipy"}
 )
 
 
