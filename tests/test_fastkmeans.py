@@ -133,3 +133,17 @@ def test_passes_go_straight_to_the_workers_and_fall_back_to_tasks(client, monkey
 
 async def _nothing_here(keys, fn, args, dask_worker=None):
     return fastkmeans._MISSING
+
+
+def test_a_cluster_without_workers_is_an_error_not_a_crash(monkeypatch):
+    from scalecloud.infra.errors import ScalecloudError
+
+    monkeypatch.setattr(fastkmeans, "WAIT_FOR_WORKERS_S", 1.0)
+    with (
+        LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
+        make, _ = blobs(n_blocks=2, rows=10, n_features=2, n_centers=2, seed=1)
+        with pytest.raises(ScalecloudError, match=r"no workers \(waited 1 s\)") as info:
+            fastkmeans.scatter_partitions(client, make, 2)
+        assert "scalecloud scale" in info.value.hint

@@ -302,7 +302,7 @@ def scatter_partitions(
     """One partition per worker, generated there from contiguous ranges of blocks."""
     import numpy as np
 
-    workers = sorted(client.scheduler_info()["workers"])
+    workers = _workers(client)
     share = np.array_split(np.arange(n_blocks), max(1, min(len(workers), n_blocks)))
     futures = [
         client.submit(
@@ -341,6 +341,27 @@ def scatter_partitions(
         variance=m2 / n,
         nbytes=sum(s["nbytes"] for s in stats),
     )
+
+
+WAIT_FOR_WORKERS_S = 60.0
+
+
+def _workers(client: Any, timeout: float | None = None) -> list[str]:
+    """The cluster's workers, waiting for a first one (an adaptive cluster at zero, or a
+    worker restarting) rather than splitting the data over none."""
+    from scalecloud.infra.errors import ScalecloudError
+
+    workers = sorted(client.scheduler_info()["workers"])
+    if workers:
+        return workers
+    try:
+        client.wait_for_workers(1, timeout=timeout or WAIT_FOR_WORKERS_S)
+    except TimeoutError as exc:
+        raise ScalecloudError(
+            f"the cluster has no workers (waited {timeout or WAIT_FOR_WORKERS_S:.0f} s)",
+            "give it some: scalecloud scale N (or scalecloud scale --adapt 1:MAX)",
+        ) from exc
+    return sorted(client.scheduler_info()["workers"])
 
 
 def on_partitions(
