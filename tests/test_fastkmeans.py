@@ -37,8 +37,9 @@ def reference(x, init, tol=1e-4, max_iter=300):
 def test_same_inertia_labels_and_iterations_as_scikit_learn(client, keep):
     make, x = blobs(n_blocks=6, rows=1500, n_features=4, n_centers=5, seed=11)
     data = fastkmeans.scatter_partitions(client, make, 6, keep=keep)
-    # In memory: the rows and the fused kernel's float32 copy of them.
-    assert data.n == len(x) and data.nbytes == (x.nbytes * 3 // 2 if keep else 0)
+    # In memory: the rows, and the fused kernel's float32 copy of them and their norms.
+    held = x.nbytes + x.nbytes // 2 + len(x) * 4
+    assert data.n == len(x) and data.nbytes == (held if keep else 0)
     assert np.allclose(data.variance, x.var(0), rtol=1e-10)
     init = x[[3, 1700, 4000, 6500, 8000]] + 0.5  # a poor start: several iterations
     fit = fastkmeans.fit(client, data, init)

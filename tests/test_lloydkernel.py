@@ -30,7 +30,7 @@ def fused_pass(x: np.ndarray, centers: np.ndarray):
     labels = np.full(len(x), -1, dtype=np.int32)
     sums, counts = np.zeros(centers.shape), np.zeros(len(centers))
     changed, rechecked = lloydkernel.assign(
-        lloydkernel.feature_major(x), x, centers, labels, sums, counts, False
+        lloydkernel.prepare(x), x, centers, labels, sums, counts, False
     )
     return labels, sums, counts, changed, rechecked
 
@@ -71,19 +71,19 @@ def test_well_separated_rows_are_not_recomputed():
 
 def test_an_incremental_pass_moves_only_changed_rows_and_matches_a_full_pass():
     x = blobs(6000, 8, 6, seed=4)
-    xt = lloydkernel.feature_major(x)
+    prepared = lloydkernel.prepare(x)
     centers = x[:6].copy()
     labels, sums, counts, _, _ = fused_pass(x, centers)
     before = labels.copy()
     moved = centers + np.random.default_rng(2).standard_normal(centers.shape)
-    changed, _ = lloydkernel.assign(xt, x, moved, labels, sums, counts, True)
+    changed, _ = lloydkernel.assign(prepared, x, moved, labels, sums, counts, True)
     full_labels, full_sums, full_counts, _, _ = fused_pass(x, moved)
     assert np.array_equal(labels, full_labels)
     assert changed == int((before != labels).sum()) > 0
     assert np.array_equal(counts, full_counts)
     np.testing.assert_allclose(sums, full_sums, rtol=1e-10, atol=1e-8)
     # Nothing moves when the centers stay: nothing changes, nothing is added twice.
-    assert lloydkernel.assign(xt, x, moved, labels, sums, counts, True)[0] == 0
+    assert lloydkernel.assign(prepared, x, moved, labels, sums, counts, True)[0] == 0
     assert np.array_equal(counts, full_counts)
 
 

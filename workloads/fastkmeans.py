@@ -37,8 +37,9 @@ class Partition:
         self.make = make
         self.block_ids = block_ids
         self.x = None
-        # Feature-major float32 copies of the rows for the fused kernel, one per thread:
-        # (start, stop, copy). None when the kernel does not apply or rows are regenerated.
+        # What the fused kernel reads besides the rows (their float32 feature-major copy
+        # and norms), one segment per thread: (start, stop, prepared). None when the kernel
+        # does not apply or the rows are regenerated.
         self.segments: list[tuple[int, int, Any]] | None = None
         # The fused kernel's per-segment sums and counts for the current labels.
         self.state: tuple[tuple[int, ...], list[tuple[Any, Any]]] | None = None
@@ -74,7 +75,7 @@ class Partition:
         if keep and lloydkernel.available(d):
             bounds = np.linspace(0, n, _threads() + 1).astype(int)
             self.segments = [
-                (int(a), int(b), lloydkernel.feature_major(self.x[a:b]))
+                (int(a), int(b), lloydkernel.prepare(self.x[a:b]))
                 for a, b in itertools.pairwise(bounds)
                 if b > a
             ]
@@ -93,22 +94,23 @@ class Partition:
             yield self.x
 
     def pieces(self) -> Iterator[tuple[int, int, Any, Any]]:
-        """(start, stop, float32 feature-major copy, rows) for the fused kernel."""
+        """(start, stop, prepared, rows) for the fused kernel (see ``lloydkernel.prepare``)."""
         from scalecloud.workloads import lloydkernel
 
         if self.segments is not None:
-            for start, stop, xt in self.segments:
-                yield start, stop, xt, self.x[start:stop]
+            for start, stop, prepared in self.segments:
+                yield start, stop, prepared, self.x[start:stop]
             return
         start = 0
         for rows in self.chunks():
-            yield start, start + len(rows), lloydkernel.feature_major(rows), rows
+            yield start, start + len(rows), lloydkernel.prepare(rows), rows
             start += len(rows)
 
     @property
     def nbytes(self) -> int:
-        """Bytes held in memory: the rows and, for the fused kernel, their float32 copy."""
-        copies = sum(xt.nbytes for _, _, xt in self.segments or [])
+        """Bytes held in memory: the rows and, for the fused kernel, their float32 copy and
+        norms."""
+        copies = sum(xt.nbytes + norms.nbytes for _, _, (xt, norms) in self.segments or [])
         return 0 if self.x is None else int(self.x.nbytes + copies)
 
 
@@ -179,15 +181,16 @@ def _fused_pass(part: Partition, centers: Any, first: bool) -> dict[str, Any]:
     incremental = incremental and part.state[0] == shape
     if not incremental:
         if part.labels is None or len(part.labels) != part.n:
-            part.labels = np.empty(part.n, dtype=np.int32)
-        part.labels.fill(-1)  # no row has a label yet: every one counts as changed
+            part.labels = np.empty(part.n, dtype=np.int32)  # every row is labelled below
         part.state = (shape, [(np.zeros((k, d)), np.zeros(k)) for _ in range(shape[2])])
     state, labels = part.state[1], part.labels
 
     def one(index: int, piece: tuple[int, int, Any, Any]) -> tuple[int, int]:
-        start, stop, xt, rows = piece
+        start, stop, prepared, rows = piece
         sums, counts = state[index]
-        return lloydkernel.assign(xt, rows, centers, labels[start:stop], sums, counts, incremental)
+        return lloydkernel.assign(
+            prepared, rows, centers, labels[start:stop], sums, counts, incremental
+        )
 
     pieces = enumerate(part.pieces())
     if part.segments is not None and len(part.segments) > 1:

@@ -144,8 +144,11 @@ def choose_storage(client: Any, params: dict[str, Any]) -> str:
 
     if params["storage"] != "auto":
         return str(params["storage"])
-    per_value = 12 if lloydkernel.available(params["n_features"]) else 8
-    nbytes = params["n_blocks"] * params["rows_per_block"] * params["n_features"] * per_value
+    rows = params["n_blocks"] * params["rows_per_block"]
+    per_row = params["n_features"] * 8
+    if lloydkernel.available(params["n_features"]):
+        per_row += params["n_features"] * 4 + 4  # the kernel's float32 copy and norms
+    nbytes = rows * per_row
     workers = client.scheduler_info()["workers"].values()
     budget = sum(w.get("memory_limit") or 0 for w in workers)
     return "memory" if not budget or nbytes <= 0.5 * budget else "regenerate"

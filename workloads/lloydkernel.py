@@ -29,7 +29,7 @@ MAX_FEATURES = 64
 # Up to this many center values (k x d) the center loop is unrolled as well.
 MAX_UNROLLED = 256
 TILE = 256
-VERSION = 1
+VERSION = 2
 # Float32 unit roundoff; the error bound's constant is 2 (d + 4) u (see ``_bound``).
 _U32 = 2.0**-24
 
@@ -51,18 +51,27 @@ def available(n_features: int) -> bool:
     return True
 
 
-def feature_major(rows: Any) -> Any:
-    """The float32, feature-major (d × n) copy of ``rows`` that the kernel reads."""
+def prepare(rows: Any) -> tuple[Any, Any]:
+    """What the kernel reads besides the rows: their float32 feature-major (d × n) copy,
+    and an upper bound of each row's norm (computed once; it bounds the float32 error)."""
     import numpy as np
 
-    return np.ascontiguousarray(rows.T, dtype=np.float32)
+    xt = np.ascontiguousarray(rows.T, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows)) * (1 + 1e-6)
+    return xt, norms.astype(np.float32)
 
 
 def assign(
-    xt: Any, x: Any, centers: Any, labels: Any, sums: Any, counts: Any, incremental: bool
+    prepared: tuple[Any, Any],
+    x: Any,
+    centers: Any,
+    labels: Any,
+    sums: Any,
+    counts: Any,
+    incremental: bool,
 ) -> tuple[int, int]:
-    """Nearest centers of the rows ``x`` (and of their float32 copy ``xt``) into ``labels``,
-    in place; returns (labels changed, rows recomputed in float64).
+    """Nearest centers of the rows ``x`` into ``labels``, in place; returns (labels
+    changed, rows recomputed in float64). ``prepared`` is :func:`prepare` of the rows.
 
     ``sums`` and ``counts`` are float64 per-cluster sums and counts of the rows. Without
     ``incremental`` the rows are added to them; with it they must already hold the sums
@@ -77,8 +86,9 @@ def assign(
     w = (-2.0 * centers).astype(np.float32)
     csq = csq64.astype(np.float32)
     alpha, beta = _bound(centers, csq64)
+    xt, norms = prepared
     changed, rechecked = kernel(k, d)(
-        xt, x, w, csq, centers, csq64, alpha, beta, labels, sums, counts, incremental
+        xt, norms, x, w, csq, centers, csq64, alpha, beta, labels, sums, counts, incremental
     )
     return int(changed), int(rechecked)
 
@@ -89,7 +99,8 @@ def _bound(centers: Any, csq64: Any) -> tuple[float, float]:
     Rounding x, −2c and ‖c‖² to float32 costs a relative u each, every product 2u more,
     and a float32 sum of d + 1 terms at most d u (1 + O(u)) of Σ|terms|, whatever the
     order; Σ|terms| ≤ ‖c‖² + 2 ‖x‖ ‖c‖ (Cauchy–Schwarz). So (d + 4) u (‖c‖² + 2 ‖x‖ ‖c‖)
-    bounds the error; twice that leaves room for ‖x‖ itself being a float32 estimate.
+    bounds the error; twice that is the margin used (‖x‖ comes from :func:`prepare`,
+    rounded up).
     """
     import numpy as np
 
@@ -119,7 +130,7 @@ def warm_up(n_clusters: int, n_features: int) -> None:
     centers = np.arange(n_clusters * n_features, dtype=np.float64).reshape(n_clusters, -1)
     labels = np.full(2, -1, dtype=np.int32)
     sums, counts = np.zeros(centers.shape), np.zeros(n_clusters)
-    assign(feature_major(rows), rows, centers, labels, sums, counts, False)
+    assign(prepare(rows), rows, centers, labels, sums, counts, False)
 
 
 def _load(k: int, d: int) -> Any:
@@ -187,7 +198,6 @@ def _source(k: int, d: int) -> str:
     over centers, each sweeping the tile."""
     views = "\n".join(f"        v{f} = xt[{f}, r0:r0 + m]" for f in range(d))
     loads = "\n".join(f"                x{f} = v{f}[r]" for f in range(d))
-    norm = " + ".join(f"x{f} * x{f}" for f in range(d))
     if k:
         setup = "\n".join(
             f"    c{j} = csq[{j}]\n" + "\n".join(f"    w{j}_{f} = w[{j}, {f}]" for f in range(d))
@@ -206,7 +216,6 @@ def _source(k: int, d: int) -> str:
         sweep = (
             f"""        for r in range(m):
 {loads.replace("                ", "            ")}
-            norm[r] = {norm}
             b = np.float32(np.inf)
             sc = np.float32(np.inf)
             a = 0
@@ -220,9 +229,7 @@ def _source(k: int, d: int) -> str:
     else:
         setup = "    pass"
         sweep = (
-            f"""        for r in range(m):
-{loads}
-                norm[r] = {norm}
+            """        for r in range(m):
                 best[r] = np.inf
                 second[r] = np.inf
                 arg[r] = 0
@@ -247,13 +254,12 @@ from numba import njit
 
 
 @njit(nogil=True, cache=True, fastmath={{"contract"}}, error_model="numpy", boundscheck=False)
-def lloyd(xt, x, w, csq, c64, csq64, alpha, beta, labels, sums, counts, incremental):
+def lloyd(xt, norms, x, w, csq, c64, csq64, alpha, beta, labels, sums, counts, incremental):
     n = x.shape[0]
     k_all = csq.shape[0]
     best = np.empty({TILE}, np.float32)
     second = np.empty({TILE}, np.float32)
     arg = np.empty({TILE}, np.int32)
-    norm = np.empty({TILE}, np.float32)
     sure = np.empty({TILE}, np.uint8)
     rechecked = 0
     changed = 0
@@ -262,9 +268,10 @@ def lloyd(xt, x, w, csq, c64, csq64, alpha, beta, labels, sums, counts, incremen
         m = min({TILE}, n - r0)
 {views}
 {sweep}
+        nv = norms[r0 : r0 + m]
         for r in range(m):
             gap = second[r] - best[r]
-            limit = 2.0 * (alpha + beta * np.sqrt(1.001 * norm[r]))
+            limit = 2.0 * (alpha + beta * nv[r])
             # NaN or infinite scores fail this test, so such rows are recomputed.
             sure[r] = 1 if gap > limit else 0
         for r in range(m):
@@ -282,6 +289,8 @@ def lloyd(xt, x, w, csq, c64, csq64, alpha, beta, labels, sums, counts, incremen
                         top = score
                         a = jj
             row = x[i]
+            # Without ``incremental`` the old label is whatever the buffer held: writing
+            # the new one when it differs still leaves every row labelled.
             old = labels[i]
             if not incremental:
                 counts[a] += 1
@@ -299,5 +308,5 @@ def lloyd(xt, x, w, csq, c64, csq64, alpha, beta, labels, sums, counts, incremen
             if old != a:
                 changed += 1
                 labels[i] = a
-    return changed, rechecked
+    return n if not incremental else changed, rechecked
 '''
