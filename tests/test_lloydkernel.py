@@ -29,9 +29,10 @@ def sklearn_pass(x: np.ndarray, centers: np.ndarray):
 def fused_pass(x: np.ndarray, centers: np.ndarray):
     labels = np.full(len(x), -1, dtype=np.int32)
     sums, counts = np.zeros(centers.shape), np.zeros(len(centers))
-    changed, rechecked = lloydkernel.assign(
-        lloydkernel.prepare(x), x, centers, labels, sums, counts, False
+    changed, rechecked, skipped = lloydkernel.assign(
+        lloydkernel.prepare(x), x, centers, labels, sums, counts, lloydkernel.new_bounds(len(x))
     )
+    assert skipped == 0  # a first pass computes every row
     return labels, sums, counts, changed, rechecked
 
 
@@ -69,22 +70,66 @@ def test_well_separated_rows_are_not_recomputed():
     assert rechecked < 40
 
 
-def test_an_incremental_pass_moves_only_changed_rows_and_matches_a_full_pass():
+def follow(x: np.ndarray, path: list[np.ndarray]):
+    """Passes over ``x`` with the centers of ``path``, each after the first incremental;
+    after every pass, (labels, sums, counts, changed, skipped)."""
+    prepared, bounds = lloydkernel.prepare(x), lloydkernel.new_bounds(len(x))
+    labels = np.full(len(x), -1, dtype=np.int32)
+    sums, counts = np.zeros(path[0].shape), np.zeros(len(path[0]))
+    seen, previous = [], None
+    for centers in path:
+        shift = None if previous is None else np.sqrt(((centers - previous) ** 2).sum(1))
+        changed, _, skipped = lloydkernel.assign(
+            prepared, x, centers, labels, sums, counts, bounds, shift
+        )
+        seen.append((labels.copy(), sums.copy(), counts.copy(), changed, skipped))
+        previous = centers
+    return seen
+
+
+def test_later_passes_skip_rows_that_keep_their_center_and_match_full_passes():
     x = blobs(6000, 8, 6, seed=4)
-    prepared = lloydkernel.prepare(x)
-    centers = x[:6].copy()
-    labels, sums, counts, _, _ = fused_pass(x, centers)
-    before = labels.copy()
-    moved = centers + np.random.default_rng(2).standard_normal(centers.shape)
-    changed, _ = lloydkernel.assign(prepared, x, moved, labels, sums, counts, True)
-    full_labels, full_sums, full_counts, _, _ = fused_pass(x, moved)
-    assert np.array_equal(labels, full_labels)
-    assert changed == int((before != labels).sum()) > 0
-    assert np.array_equal(counts, full_counts)
-    np.testing.assert_allclose(sums, full_sums, rtol=1e-10, atol=1e-8)
-    # Nothing moves when the centers stay: nothing changes, nothing is added twice.
-    assert lloydkernel.assign(prepared, x, moved, labels, sums, counts, True)[0] == 0
-    assert np.array_equal(counts, full_counts)
+    rng = np.random.default_rng(2)
+    start = x[:6].copy()
+    # Lloyd's own path (big first moves, then small ones), a random jump, and a standstill.
+    path = [start]
+    for _ in range(4):
+        labels = sklearn_pass(x, path[-1])[0]
+        path.append(np.stack([x[labels == j].mean(0) for j in range(6)]))
+    path += [
+        path[-1] + rng.standard_normal(start.shape),
+        path[-1] + rng.standard_normal(start.shape),
+    ]
+    path.append(path[-1])
+    seen = follow(x, path)
+    previous_labels = None
+    for centers, (labels, sums, counts, changed, _) in zip(path, seen, strict=True):
+        ref_labels, ref_sums, ref_counts = sklearn_pass(x, centers)
+        assert np.array_equal(labels, ref_labels)
+        assert np.array_equal(counts, ref_counts)
+        np.testing.assert_allclose(sums, ref_sums, rtol=1e-10, atol=1e-8)
+        if previous_labels is not None:
+            assert changed == int((previous_labels != labels).sum())
+        previous_labels = labels
+    skips = [skipped for *_, skipped in seen]
+    assert skips[0] == 0
+    # Centers that did not move: every row skipped but the few no bound could separate.
+    assert skips[-1] > 0.99 * len(x)
+    assert max(skips[2:5]) > len(x) // 2  # small Lloyd steps: most rows skipped
+    assert seen[-1][3] == 0
+
+
+def test_bounds_never_keep_a_label_that_should_change():
+    # Many close centers and random moves of every size: any unsound skip shows up as a
+    # label that differs from scikit-learn's.
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3000, 3))
+    centers = rng.standard_normal((9, 3))
+    path = [centers]
+    for scale in [1e-6, 1e-3, 0.01, 0.1, 0.5, 1e-4, 0.0, 2.0, 1e-8]:
+        path.append(path[-1] + scale * rng.standard_normal(centers.shape))
+    for centers, (labels, *_rest) in zip(path, follow(x, path), strict=True):
+        assert np.array_equal(labels, sklearn_pass(x, centers)[0])
 
 
 def test_exact_ties_go_to_the_first_center_like_scikit_learn():

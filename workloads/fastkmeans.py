@@ -41,8 +41,8 @@ class Partition:
         # and norms), one segment per thread: (start, stop, prepared). None when the kernel
         # does not apply or the rows are regenerated.
         self.segments: list[tuple[int, int, Any]] | None = None
-        # The fused kernel's per-segment sums and counts for the current labels.
-        self.state: tuple[tuple[int, ...], list[tuple[Any, Any]]] | None = None
+        # The fused kernel's state between passes (``PassState``).
+        self.state: Any = None
         # Labels of the last pass and a spare buffer, swapped each pass (state on the worker).
         self.labels: Any = None
         self._spare: Any = None
@@ -171,26 +171,42 @@ def _warm_up(part: Partition, k: int) -> None:
 
 def _fused_pass(part: Partition, centers: Any, first: bool) -> dict[str, Any]:
     """``lloyd_pass`` with the fused kernel: segments in parallel threads (or blocks in
-    turn when regenerated); after the first pass only changed rows move between sums."""
+    turn when regenerated). After the first pass of a fit the kernel skips the rows that
+    provably keep their center (Hamerly's bounds) and moves only changed rows between
+    sums."""
     import numpy as np
     from scalecloud.workloads import lloydkernel
 
     k, d = centers.shape
     shape = (k, d, len(part.segments) if part.segments is not None else len(part.block_ids))
-    incremental = not first and part.labels is not None and part.state is not None
-    incremental = incremental and part.state[0] == shape
+    state = part.state
+    incremental = not first and part.labels is not None and state is not None
+    incremental = incremental and state.shape == shape
     if not incremental:
         if part.labels is None or len(part.labels) != part.n:
             part.labels = np.empty(part.n, dtype=np.int32)  # every row is labelled below
-        part.state = (shape, [(np.zeros((k, d)), np.zeros(k)) for _ in range(shape[2])])
-    state, labels = part.state[1], part.labels
-
-    def one(index: int, piece: tuple[int, int, Any, Any]) -> tuple[int, int]:
-        start, stop, prepared, rows = piece
-        sums, counts = state[index]
-        return lloydkernel.assign(
-            prepared, rows, centers, labels[start:stop], sums, counts, incremental
+        # The first pass writes every row's bounds: last fit's arrays can be reused.
+        bounds = state.bounds if state is not None else lloydkernel.new_bounds(part.n)
+        state = part.state = PassState(
+            shape=shape,
+            totals=[(np.zeros((k, d)), np.zeros(k)) for _ in range(shape[2])],
+            bounds=bounds,
+            centers=centers,
         )
+        shift = None
+    else:
+        shift = np.sqrt(((centers - state.centers) ** 2).sum(1))
+        state.centers = centers
+    labels, (upper, lower) = part.labels, state.bounds
+
+    def one(index: int, piece: tuple[int, int, Any, Any]) -> tuple[int, int, int]:
+        start, stop, prepared, rows = piece
+        sums, counts = state.totals[index]
+        window = slice(start, stop)
+        return lloydkernel.assign(
+            prepared, rows, centers, labels[window], sums, counts,
+            (upper[window], lower[window]), shift,
+        )  # fmt: skip
 
     pieces = enumerate(part.pieces())
     if part.segments is not None and len(part.segments) > 1:
@@ -201,11 +217,22 @@ def _fused_pass(part: Partition, centers: Any, first: bool) -> dict[str, Any]:
     else:
         done = [one(i, piece) for i, piece in pieces]
     return {
-        "sums": sum(s for s, _ in state),
-        "counts": sum(c for _, c in state),
-        "changed": part.n if first else sum(c for c, _ in done),
-        "rechecked": sum(r for _, r in done),
+        "sums": sum(s for s, _ in state.totals),
+        "counts": sum(c for _, c in state.totals),
+        "changed": part.n if first else sum(c for c, _, _ in done),
+        "rechecked": sum(r for _, r, _ in done),
+        "skipped": sum(s for _, _, s in done),
     }
+
+
+@dataclass
+class PassState:
+    """What the fused kernel keeps on a partition between the passes of a fit."""
+
+    shape: tuple[int, int, int]  # (k, d, pieces) it was made for
+    totals: list[tuple[Any, Any]]  # per piece: float64 sums and counts for the labels
+    bounds: tuple[Any, Any]  # per row: upper bound to its center, lower bound to others
+    centers: Any  # the centers of the last pass
 
 
 _local = threading.local()

@@ -29,7 +29,7 @@ MAX_FEATURES = 64
 # Up to this many center values (k x d) the center loop is unrolled as well.
 MAX_UNROLLED = 256
 TILE = 256
-VERSION = 2
+VERSION = 3
 # Float32 unit roundoff; the error bound's constant is 2 (d + 4) u (see ``_bound``).
 _U32 = 2.0**-24
 
@@ -68,15 +68,20 @@ def assign(
     labels: Any,
     sums: Any,
     counts: Any,
-    incremental: bool,
-) -> tuple[int, int]:
+    bounds: tuple[Any, Any],
+    shift: Any = None,
+) -> tuple[int, int, int]:
     """Nearest centers of the rows ``x`` into ``labels``, in place; returns (labels
-    changed, rows recomputed in float64). ``prepared`` is :func:`prepare` of the rows.
+    changed, rows recomputed in float64, rows skipped). ``prepared`` is :func:`prepare`
+    of the rows; ``bounds`` is two float32 arrays, one value per row, that the kernel keeps:
+    an upper bound on each row's distance to its center, a lower bound on the others'.
 
-    ``sums`` and ``counts`` are float64 per-cluster sums and counts of the rows. Without
-    ``incremental`` the rows are added to them; with it they must already hold the sums
-    and counts for the current ``labels``, and only the rows whose label changes move from
-    their old cluster to their new one, which after the first passes is a few rows.
+    ``sums`` and ``counts`` are float64 per-cluster sums and counts of the rows. With
+    ``shift`` None (a first pass), every row is assigned and added to them. Otherwise
+    ``shift`` holds how far each center moved since the last pass over these rows, and
+    ``labels``, ``sums``, ``counts`` and ``bounds`` must be what that pass left: a row whose
+    bounds show it keeps its center is skipped, and only rows whose label changes move
+    from their old cluster's sums to their new one's.
     """
     import numpy as np
 
@@ -86,11 +91,22 @@ def assign(
     w = (-2.0 * centers).astype(np.float32)
     csq = csq64.astype(np.float32)
     alpha, beta = _bound(centers, csq64)
+    incremental = shift is not None
+    moved = np.zeros(k) if shift is None else np.asarray(shift, dtype=np.float64) * (1 + 1e-9)
     xt, norms = prepared
-    changed, rechecked = kernel(k, d)(
-        xt, norms, x, w, csq, centers, csq64, alpha, beta, labels, sums, counts, incremental
-    )
-    return int(changed), int(rechecked)
+    upper, lower = bounds
+    changed, rechecked, skipped = kernel(k, d)(
+        xt, norms, x, w, csq, centers, csq64, alpha, beta, labels, sums, counts, incremental,
+        upper, lower, moved, float(moved.max()),
+    )  # fmt: skip
+    return int(changed), int(rechecked), int(skipped)
+
+
+def new_bounds(n: int) -> tuple[Any, Any]:
+    """Per-row distance bounds for :func:`assign`, before a first pass."""
+    import numpy as np
+
+    return np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
 
 
 def _bound(centers: Any, csq64: Any) -> tuple[float, float]:
@@ -130,7 +146,7 @@ def warm_up(n_clusters: int, n_features: int) -> None:
     centers = np.arange(n_clusters * n_features, dtype=np.float64).reshape(n_clusters, -1)
     labels = np.full(2, -1, dtype=np.int32)
     sums, counts = np.zeros(centers.shape), np.zeros(n_clusters)
-    assign(prepare(rows), rows, centers, labels, sums, counts, False)
+    assign(prepare(rows), rows, centers, labels, sums, counts, new_bounds(2))
 
 
 def _load(k: int, d: int) -> Any:
@@ -254,27 +270,64 @@ from numba import njit
 
 
 @njit(nogil=True, cache=True, fastmath={{"contract"}}, error_model="numpy", boundscheck=False)
-def lloyd(xt, norms, x, w, csq, c64, csq64, alpha, beta, labels, sums, counts, incremental):
+def lloyd(
+    xt, norms, x, w, csq, c64, csq64, alpha, beta, labels, sums, counts, incremental,
+    upper, lower, shift, shift_max,
+):
     n = x.shape[0]
     k_all = csq.shape[0]
     best = np.empty({TILE}, np.float32)
     second = np.empty({TILE}, np.float32)
     arg = np.empty({TILE}, np.int32)
     sure = np.empty({TILE}, np.uint8)
+    todo = np.empty({TILE}, np.uint8)
     rechecked = 0
     changed = 0
+    skipped = 0
 {setup}
     for r0 in range(0, n, {TILE}):
         m = min({TILE}, n - r0)
+        nv = norms[r0 : r0 + m]
+        uv = upper[r0 : r0 + m]
+        lv = lower[r0 : r0 + m]
+        if incremental:
+            # Hamerly's test: the centers moved by at most ``shift``, so a row whose bound
+            # on its own center's distance stays below the bound on every other one keeps
+            # its label (and its share of the sums) without computing any distance.
+            need = 0
+            for r in range(m):
+                u = (uv[r] + shift[labels[r0 + r]]) * 1.000001
+                lo = (lv[r] - shift_max) * 0.999999
+                uv[r] = u
+                lv[r] = lo
+                move = 0 if u < lo else 1
+                todo[r] = move
+                need += move
+            skipped += m - need
+            if need == 0:
+                continue
+        else:
+            for r in range(m):
+                todo[r] = 1
 {views}
 {sweep}
-        nv = norms[r0 : r0 + m]
         for r in range(m):
             gap = second[r] - best[r]
-            limit = 2.0 * (alpha + beta * nv[r])
+            error = alpha + beta * nv[r]
             # NaN or infinite scores fail this test, so such rows are recomputed.
-            sure[r] = 1 if gap > limit else 0
+            sure[r] = 1 if gap > 2.0 * error else 0
+            # Distance bounds from the scores (d² = ‖x‖² + score, each score within
+            # error; nv is ‖x‖ rounded up): the nearest center's at most uv, every other
+            # one's at least lv; none for a row whose nearest center is not certain.
+            # The float32 square roots are within 1e-7; the factors leave 1e-6.
+            nx2 = np.float64(nv[r]) * np.float64(nv[r])
+            near2 = np.float32(max(nx2 + best[r] + error, 0.0))
+            far2 = np.float32(max(nx2 * 0.999996 + second[r] - error, 0.0))
+            uv[r] = np.sqrt(near2) * np.float32(1.000001)
+            lv[r] = np.sqrt(far2) * np.float32(0.999999) if gap > 2.0 * error else 0.0
         for r in range(m):
+            if todo[r] == 0:
+                continue
             i = r0 + r
             a = arg[r]
             if sure[r] == 0:
@@ -308,5 +361,5 @@ def lloyd(xt, norms, x, w, csq, c64, csq64, alpha, beta, labels, sums, counts, i
             if old != a:
                 changed += 1
                 labels[i] = a
-    return n if not incremental else changed, rechecked
+    return n if not incremental else changed, rechecked, skipped
 '''
