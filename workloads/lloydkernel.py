@@ -180,7 +180,8 @@ def _cache_dir() -> Path:
         candidates.append(Path(platformdirs.user_cache_dir("scalecloud")) / "kernels")
     except ImportError:  # pragma: no cover - platformdirs is a dependency
         pass
-    candidates.append(Path(tempfile.gettempdir()) / f"scalecloud-kernels-{os.getuid()}")
+    user = getattr(os, "getuid", lambda: "user")()  # no getuid on Windows
+    candidates.append(Path(tempfile.gettempdir()) / f"scalecloud-kernels-{user}")
     for folder in candidates:
         try:
             folder.mkdir(parents=True, exist_ok=True)
