@@ -29,7 +29,7 @@ MAX_FEATURES = 64
 # Up to this many center values (k x d) the center loop is unrolled as well.
 MAX_UNROLLED = 256
 TILE = 256
-VERSION = 3
+VERSION = 4
 # Float32 unit roundoff; the error bound's constant is 2 (d + 4) u (see ``_bound``).
 _U32 = 2.0**-24
 
@@ -276,6 +276,9 @@ def lloyd(
     upper, lower, shift, shift_max,
 ):
     n = x.shape[0]
+    # A trip count known only at run time lets LLVM vectorise the sums (with a check that
+    # the rows and the sums do not overlap); a literal one leaves them scalar.
+    dd = x.shape[1]
     k_all = csq.shape[0]
     best = np.empty({TILE}, np.float32)
     second = np.empty({TILE}, np.float32)
@@ -349,14 +352,14 @@ def lloyd(
             if not incremental:
                 counts[a] += 1
                 total = sums[a]
-                for f in range({d}):
+                for f in range(dd):
                     total[f] += row[f]
             elif old != a:
                 counts[a] += 1
                 counts[old] -= 1
                 into = sums[a]
                 out = sums[old]
-                for f in range({d}):
+                for f in range(dd):
                     into[f] += row[f]
                     out[f] -= row[f]
             if old != a:
