@@ -2,8 +2,9 @@
 
 Each worker holds one *partition*: the rows of its share of the blocks, concatenated. A
 Lloyd pass runs on every partition where it lives: the fused kernel of ``lloydkernel``
-(certified float32 distances, float64 sums, only changed rows moved after the first
-pass) for data with few features, else scikit-learn's compiled Lloyd kernel; the client
+(certified float32 distances, float64 sums; after the first pass rows that provably keep
+their center are skipped) for data with few features, else scikit-learn's compiled Lloyd
+kernel; the client
 receives k×d sums and k counts per partition and does the M-step. The
 algorithm, convergence rule (strict label convergence, else total squared center shift <= tol × mean feature variance), empty
 cluster relocation and final E-step follow scikit-learn's ``_kmeans_single_lloyd``, so
@@ -180,8 +181,7 @@ def _fused_pass(part: Partition, centers: Any, first: bool) -> dict[str, Any]:
     k, d = centers.shape
     shape = (k, d, len(part.segments) if part.segments is not None else len(part.block_ids))
     state = part.state
-    incremental = not first and part.labels is not None and state is not None
-    incremental = incremental and state.shape == shape
+    incremental = not first and state is not None and state.shape == shape
     if not incremental:
         if part.labels is None or len(part.labels) != part.n:
             part.labels = np.empty(part.n, dtype=np.int32)  # every row is labelled below
@@ -219,7 +219,7 @@ def _fused_pass(part: Partition, centers: Any, first: bool) -> dict[str, Any]:
     return {
         "sums": sum(s for s, _ in state.totals),
         "counts": sum(c for _, c in state.totals),
-        "changed": part.n if first else sum(c for c, _, _ in done),
+        "changed": sum(c for c, _, _ in done),  # every row on a first pass
         "rechecked": sum(r for _, r, _ in done),
         "skipped": sum(s for _, _, s in done),
     }
@@ -376,7 +376,7 @@ def scatter_partitions(
 WAIT_FOR_WORKERS_S = 60.0
 
 
-def _workers(client: Any, timeout: float | None = None) -> list[str]:
+def _workers(client: Any) -> list[str]:
     """The cluster's workers, waiting for a first one (an adaptive cluster at zero, or a
     worker restarting) rather than splitting the data over none."""
     from scalecloud.infra.errors import ScalecloudError
@@ -385,10 +385,10 @@ def _workers(client: Any, timeout: float | None = None) -> list[str]:
     if workers:
         return workers
     try:
-        client.wait_for_workers(1, timeout=timeout or WAIT_FOR_WORKERS_S)
+        client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_S)
     except TimeoutError as exc:
         raise ScalecloudError(
-            f"the cluster has no workers (waited {timeout or WAIT_FOR_WORKERS_S:.0f} s)",
+            f"the cluster has no workers (waited {WAIT_FOR_WORKERS_S:.0f} s)",
             "give it some: scalecloud scale N (or scalecloud scale --adapt 1:MAX)",
         ) from exc
     return sorted(client.scheduler_info()["workers"])

@@ -6,7 +6,9 @@ feature-major float32 copy of the rows, and *certified*: a row keeps its float32
 center only when the gap to the second nearest exceeds twice a rigorous bound on the
 float32 error; every other row is recomputed in float64. So the labels are those of the
 float64 scores ``‖c‖² − 2 x·c`` that scikit-learn's Lloyd kernel compares, and the sums
-are float64 sums of the original rows.
+are float64 sums of the original rows. On later passes per-row distance bounds
+(Hamerly's) skip the rows that provably keep their center, and only rows whose label
+changes move between the sums.
 
 The kernel is generated for the number of features (the feature loop is unrolled so that
 the row loop vectorises), compiled with numba, and cached on disk. It is used when numba
@@ -22,6 +24,7 @@ import os
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -174,12 +177,9 @@ def _cache_dir() -> Path:
     candidates = []
     if os.environ.get("SCALECLOUD_KERNEL_CACHE"):
         candidates.append(Path(os.environ["SCALECLOUD_KERNEL_CACHE"]))
-    try:
-        import platformdirs
+    from platformdirs import user_cache_path
 
-        candidates.append(Path(platformdirs.user_cache_dir("scalecloud")) / "kernels")
-    except ImportError:  # pragma: no cover - platformdirs is a dependency
-        pass
+    candidates.append(user_cache_path("scalecloud") / "kernels")
     user = getattr(os, "getuid", lambda: "user")()  # no getuid on Windows
     candidates.append(Path(tempfile.gettempdir()) / f"scalecloud-kernels-{user}")
     for folder in candidates:
@@ -194,7 +194,7 @@ def _cache_dir() -> Path:
     raise OSError("no writable folder for scalecloud's compiled kernels")
 
 
-def _dot(weight: str, d: int, indent: str) -> str:
+def _dot(weight: Callable[[int], str], d: int, indent: str) -> str:
     """Lines computing s = c + Σ_f w_f x_f in four partial sums (a shorter dependency
     chain than one running sum); ``weight(f)`` names w_f."""
     lines = []
