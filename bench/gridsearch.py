@@ -31,7 +31,8 @@ def main() -> None:
 
     import joblib
     from dask_ml.model_selection import GridSearchCV as DaskGridSearchCV
-    from scalecloud.workloads import gridsearch, textsearch
+    from scalecloud.workloads.search import gridsearch
+    from scalecloud.workloads.search import text as textsearch
     from sklearn.model_selection import GridSearchCV
 
     params = gridsearch.WORKLOAD.resolve([f"n_docs={args.n_docs}", f"cv={args.cv}"])

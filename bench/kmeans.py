@@ -54,7 +54,8 @@ def main() -> None:
         os.environ["SCALECLOUD_LLOYD_KERNEL"] = "sklearn"  # inherited by the worker processes
 
     import numpy as np
-    from scalecloud.workloads import fastkmeans, kmeans
+    from scalecloud.workloads import kmeans
+    from scalecloud.workloads.kmeans import fast as fastkmeans
     from sklearn.cluster import KMeans
     from sklearn.cluster._k_means_lloyd import lloyd_iter_chunked_dense
     from threadpoolctl import threadpool_info

@@ -22,7 +22,7 @@ def cloud_extra(
     }  # fmt: skip
     given = {k: v for k, v in given.items() if v is not None}
     if expose and provider != "local":
-        from scalecloud.infra.preflight import caller_cidr, check_cidr
+        from scalecloud.infra.kube.preflight import caller_cidr, check_cidr
 
         given["expose_cidr"] = caller_cidr() if expose == "me" else check_cidr(expose)
     if provider == "local" and given:
@@ -85,9 +85,9 @@ def _ints(value: Any) -> Any:
 
 def plan_report(spec: Any) -> dict[str, Any]:
     """Run the provider's program under mocks; the resources and the cost estimate."""
-    from scalecloud.infra.kube import require_extra
-    from scalecloud.infra.plan import declare
-    from scalecloud.infra.prices import estimate
+    from scalecloud.infra.kube.spec import require_extra
+    from scalecloud.infra.kube.plan import declare
+    from scalecloud.infra.kube.prices import estimate
 
     require_extra(spec.provider)
     declared = declare(spec)
@@ -142,7 +142,7 @@ def plan(
     """
     from scalecloud.cli.cluster_cmds import build_spec
     from scalecloud.cli.render import out, plan_tree, print_json
-    from scalecloud.infra.kube import KUBE_PROVIDERS, kube_spec
+    from scalecloud.infra.kube.spec import KUBE_PROVIDERS, kube_spec
 
     if provider not in KUBE_PROVIDERS:
         raise ScalecloudError(

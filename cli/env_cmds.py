@@ -21,7 +21,7 @@ def _cluster_table(name: str | None) -> tuple[str | None, Any]:
     """The version table of the cluster (client only when none runs and none was named)."""
     from scalecloud.infra.provider import resolve_cluster
     from scalecloud.infra.state import StateStore
-    from scalecloud.workloads import versions
+    from scalecloud.infra import versions
 
     if name is None and not StateStore().names():
         return None, versions.VersionTable(client=versions.client_versions())
@@ -61,7 +61,7 @@ def env(name: opt.NameOpt = None, as_json: opt.JsonOpt = False) -> None:
       scalecloud env --name big --json
     """
     from scalecloud.cli.render import out, print_json, versions_table
-    from scalecloud.workloads.versions import mismatches
+    from scalecloud.infra.versions import mismatches
 
     cluster, table = _cluster_table(name)
     found = mismatches(table) if cluster else []

@@ -215,7 +215,7 @@ def plan_tree(report: dict[str, Any]) -> Any:
 def versions_table(table: Any, mismatches: list[Any], cluster: str | None) -> Table:
     """Client, scheduler and workers side by side; differing cells in red (yellow where the
     package is optional), their rows marked ✗. Packages installed nowhere are left out."""
-    from scalecloud.workloads.versions import SCHEDULER_IGNORES
+    from scalecloud.infra.versions import SCHEDULER_IGNORES
 
     workers = sorted(table.workers)
     wide = len(workers) <= 6

@@ -26,7 +26,7 @@ _STYLES = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "refu
 
 
 def _store() -> Any:
-    from scalecloud.workloads.records import RunStore
+    from scalecloud.workloads.records.store import RunStore
 
     return RunStore()
 
@@ -154,7 +154,7 @@ def show(run_id: RunIdArg, as_json: opt.JsonOpt = False) -> None:
     """
     from rich.table import Table
     from scalecloud.cli.render import out, print_json
-    from scalecloud.workloads.runviews import worker_versions
+    from scalecloud.workloads.records.views import worker_versions
 
     record = _store().find(run_id)
     record["status"] = _status(record)
@@ -229,7 +229,7 @@ def compare(
     from rich.markup import escape
     from rich.table import Table
     from scalecloud.cli.render import out, print_json
-    from scalecloud.workloads.runviews import compare_rows
+    from scalecloud.workloads.records.views import compare_rows
 
     if len(run_ids) < 2:
         raise ScalecloudError("compare needs two or more runs", "e.g. scalecloud runs compare A B")
@@ -284,7 +284,7 @@ def rerun(
     """
     from scalecloud.cli.render import err, out, print_json
     from scalecloud.cli.submit_cmds import run_prepared, submit_prepared
-    from scalecloud.workloads import runviews
+    from scalecloud.workloads.records import views as runviews
 
     store = _store()
     old = store.find(run_id)
@@ -366,7 +366,7 @@ def export(
       conda env create -f environment.yml
     """
     from scalecloud.cli.render import err
-    from scalecloud.workloads.runviews import environment_yml
+    from scalecloud.workloads.records.views import environment_yml
 
     if format not in ("environment.yml", "conda"):
         raise ScalecloudError(f"unknown export format {format!r}", "use --format environment.yml")

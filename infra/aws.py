@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
-from scalecloud.infra.preflight import cli_json, has_env
-from scalecloud.infra.pulumi_driver import PulumiProvider
+from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
+from scalecloud.infra.kube.preflight import cli_json, has_env
+from scalecloud.infra.kube.driver import PulumiProvider
 
 AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 AUTOSCALER_CHART = "cluster-autoscaler"
@@ -213,7 +213,7 @@ def autoscaler_release(spec: KubeSpec, cluster_name: str, provider: Any, parent:
 
 def program(spec: KubeSpec) -> None:
     """The whole stack: network and EKS, the Cluster Autoscaler, then Dask."""
-    from scalecloud.infra.dask_k8s import dask_on_kubernetes, export_outputs
+    from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = eks_cluster(spec)
     dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import LABEL, CloudCluster, KubeSpec
-from scalecloud.infra.preflight import cli_json, has_env
-from scalecloud.infra.pulumi_driver import PulumiProvider
+from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec
+from scalecloud.infra.kube.preflight import cli_json, has_env
+from scalecloud.infra.kube.driver import PulumiProvider
 
 SYSTEM_VM_SIZE = "Standard_D2s_v5"
 SYSTEM_ASSIGNED: Any = {"type": "SystemAssigned"}  # the cluster's managed identity
@@ -97,7 +97,7 @@ def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
 
 def program(spec: KubeSpec) -> None:
     """The whole stack: AKS, then Dask on it once the worker pool exists."""
-    from scalecloud.infra.dask_k8s import dask_on_kubernetes, export_outputs
+    from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = aks_cluster(spec)
     dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
-from scalecloud.infra.preflight import cli_json
-from scalecloud.infra.pulumi_driver import PulumiProvider
+from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
+from scalecloud.infra.kube.preflight import cli_json
+from scalecloud.infra.kube.driver import PulumiProvider
 
 
 def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
@@ -79,7 +79,7 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
 
 def program(spec: KubeSpec) -> None:
     """The whole stack: GKE, then Dask on it once the node pool exists."""
-    from scalecloud.infra.dask_k8s import dask_on_kubernetes, export_outputs
+    from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = gke_cluster(spec)
     dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.workloads.versions import MATCH_PACKAGES, client_versions
+from scalecloud.infra.versions import MATCH_PACKAGES, client_versions
 
 OFFICIAL_IMAGE = "ghcr.io/dask/dask"
 # What the official image lacks and the workloads import on the workers.
@@ -120,7 +120,7 @@ def recipe(
     extras: tuple[str, ...] = (), versions: Mapping[str, str | None] | None = None
 ) -> ImageRecipe:
     """The worker image matched to ``versions`` (default: this client's), plus ``extras``."""
-    from scalecloud.workloads.versions import package_version
+    from scalecloud.infra.versions import package_version
 
     table = versions if versions is not None else client_versions()
     installed = table.get if versions is not None else package_version

@@ -11,16 +11,16 @@ import subprocess
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import KubeSpec
+from scalecloud.infra.kube.spec import KubeSpec
 from scalecloud.infra.provider import Event, EventFn
-from scalecloud.infra.pulumi_driver import PulumiProvider
+from scalecloud.infra.kube.driver import PulumiProvider
 
 CONTEXT = "minikube"
 
 
 def program(spec: KubeSpec) -> None:
     """The whole stack: the Dask component on the ``minikube`` context."""
-    from scalecloud.infra.dask_k8s import dask_on_kubernetes, export_outputs
+    from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     dask_on_kubernetes(spec, context=CONTEXT)
     export_outputs(spec, context=CONTEXT)

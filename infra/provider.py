@@ -113,7 +113,7 @@ class Provider(Protocol):
 
 # name -> "module:Class"; modules import only when the provider is used.
 PROVIDERS: dict[str, str] = {
-    "local": "scalecloud.infra.local:LocalProvider",
+    "local": "scalecloud.infra.local.driver:LocalProvider",
     "minikube": "scalecloud.infra.minikube:MinikubeProvider",
     "gcp": "scalecloud.infra.gcp:GcpProvider",
     "aws": "scalecloud.infra.aws:AwsProvider",

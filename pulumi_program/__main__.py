@@ -1,5 +1,5 @@
 """Entry point of `pulumi up` in this repository (Pulumi.yaml's ``main``); see infra/pulumi_main.py."""
 
-from scalecloud.infra.pulumi_main import main
+from scalecloud.infra.kube.pulumi_main import main
 
 main()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from scalecloud.infra.local import session_processes
+from scalecloud.infra.local.driver import session_processes
 
 
 @dataclass

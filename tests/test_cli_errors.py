@@ -11,7 +11,7 @@ import time
 
 import psutil
 import pytest
-from scalecloud.infra.local import session_processes
+from scalecloud.infra.local.driver import session_processes
 
 
 def supervisors_of(home) -> list[int]:
@@ -19,7 +19,7 @@ def supervisors_of(home) -> list[int]:
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if "scalecloud.infra.local_supervisor" in cmd and str(home) in cmd:
+        if "scalecloud.infra.local.supervisor" in cmd and str(home) in cmd:
             found.append(proc.pid)
     return found
 

@@ -10,7 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from scalecloud.infra import image
-from scalecloud.workloads import versions
+from scalecloud.infra import versions
 from test_cli_errors import assert_one_line_error
 
 FAKE = "0.0.1"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster
-from scalecloud.workloads import fastkmeans, kmeans
+from scalecloud.workloads import kmeans
+from scalecloud.workloads.kmeans import fast as fastkmeans
 from sklearn.cluster import KMeans
 
 

@@ -318,7 +318,7 @@ def script(bin_dir: Path, name: str, body: str) -> None:
 def test_cloud_leftover_queries_read_each_clouds_cli(tmp_path, monkeypatch):
     from scalecloud.infra.aws import AwsProvider
     from scalecloud.infra.azure import AzureProvider
-    from scalecloud.infra.kube import kube_spec
+    from scalecloud.infra.kube.spec import kube_spec
 
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("GOOGLE_PROJECT", "demo")
@@ -451,7 +451,7 @@ def test_missing_tools_and_credentials_are_refused_before_any_state(
 def test_a_missing_extra_names_the_pip_command(monkeypatch):
     import importlib.util
 
-    from scalecloud.infra.kube import require_extra
+    from scalecloud.infra.kube.spec import require_extra
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -474,7 +474,7 @@ def test_cloud_flags_are_refused_for_the_local_provider(cli):
 def test_status_and_submit_of_an_unreachable_cloud_cluster_through_the_cli(bare):
     import time
 
-    from scalecloud.infra.kube import kube_spec
+    from scalecloud.infra.kube.spec import kube_spec
 
     cluster = ClusterSpec(provider="gcp", name="s1", adapt=(1, 4), extra={"spot": True})
     record = {"name": "s1", "provider": "gcp", "state": "running", "created": time.time(),
@@ -548,7 +548,7 @@ class FakeService:
 def test_connect_port_forwards_or_with_expose_uses_the_load_balancer(fake, monkeypatch):
     import kr8s
     from kr8s.objects import Service
-    from scalecloud.infra.kube_live import load_balancer_host
+    from scalecloud.infra.kube.live import load_balancer_host
 
     provider, _ = fake
     service = FakeService({"status": {"loadBalancer": {}}})

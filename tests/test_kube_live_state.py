@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from scalecloud.infra import kube_live
-from scalecloud.infra.kube import kube_spec
+from scalecloud.infra.kube import live as kube_live
+from scalecloud.infra.kube.spec import kube_spec
 from scalecloud.infra.spec import ClusterSpec
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 from importlib.metadata import version
 
 import pytest
-from scalecloud.infra.dask_k8s import OPERATOR_CHART, OPERATOR_REPO
+from scalecloud.infra.kube.dask import OPERATOR_CHART, OPERATOR_REPO
 from scalecloud.infra.image import extra_pip_packages, official_image, worker_pins
-from scalecloud.infra.kube import LABEL, KubeSpec, kube_spec
-from scalecloud.infra.plan import Declared, declare
+from scalecloud.infra.kube.spec import LABEL, KubeSpec, kube_spec
+from scalecloud.infra.kube.plan import Declared, declare
 from scalecloud.infra.spec import ClusterSpec
-from scalecloud.workloads.versions import python_version
+from scalecloud.infra.versions import python_version
 
 pytest.importorskip("pulumi")
 

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from scalecloud.infra.dask_k8s import autoscaler_manifest, dask_cluster_manifest
-from scalecloud.infra.plan import declare
+from scalecloud.infra.kube.dask import autoscaler_manifest, dask_cluster_manifest
+from scalecloud.infra.kube.plan import declare
 from scalecloud.infra.spec import ClusterSpec
 
 jsonschema = pytest.importorskip("jsonschema")
 kubernetes_validate = pytest.importorskip("kubernetes_validate")
 dask_kubernetes = pytest.importorskip("dask_kubernetes")
 
-from scalecloud.infra.kube import kube_spec  # noqa: E402
+from scalecloud.infra.kube.spec import kube_spec  # noqa: E402
 
 CRDS = (
     Path(dask_kubernetes.__file__).parent / "operator/deployment/helm/dask-kubernetes-operator/crds"
@@ -130,7 +130,7 @@ def test_autoscaler_validates_and_the_schemas_can_fail():
 
 
 def test_operator_release_values_are_keys_of_the_charts_values():
-    from scalecloud.infra.dask_k8s import operator_release_args
+    from scalecloud.infra.kube.dask import operator_release_args
 
     chart = CRDS.parent
     known = yaml.safe_load((chart / "values.yaml").read_text())

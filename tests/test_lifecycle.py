@@ -9,7 +9,7 @@ import textwrap
 import time
 
 import psutil
-from scalecloud.infra.local import session_processes
+from scalecloud.infra.local.driver import session_processes
 
 BURST = textwrap.dedent(
     """

@@ -8,7 +8,9 @@ import sys
 
 import numpy as np
 import pytest
-from scalecloud.workloads import fastkmeans, kmeans, lloydkernel
+from scalecloud.workloads import kmeans
+from scalecloud.workloads.kmeans import fast as fastkmeans
+from scalecloud.workloads.kmeans import lloyd as lloydkernel
 from sklearn.cluster._k_means_lloyd import lloyd_iter_chunked_dense
 
 
@@ -174,7 +176,7 @@ def test_a_partition_pass_is_the_same_with_either_kernel(monkeypatch, kernel):
 def test_compiled_kernels_are_cached_on_disk(tmp_path):
     code = (
         # numba is imported before the clock starts: only compiling or loading is timed.
-        "import time, numba; from scalecloud.workloads import lloydkernel as lk; "
+        "import time, numba; from scalecloud.workloads.kmeans import lloyd as lk; "
         "t = time.perf_counter(); lk.warm_up(3, 4); print(time.perf_counter() - t)"
     )
     env = {**os.environ, "SCALECLOUD_KERNEL_CACHE": str(tmp_path)}

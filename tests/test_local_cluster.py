@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
-from scalecloud.infra.local import session_processes
-from scalecloud.workloads import gridsearch, kmeans
+from scalecloud.infra.local.driver import session_processes
+from scalecloud.workloads import kmeans
+from scalecloud.workloads.search import gridsearch
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ from importlib.util import find_spec
 
 import numpy as np
 import pytest
-from scalecloud.workloads import nnsearch
+from scalecloud.workloads.search import nnsearch
 from test_cli_errors import assert_one_line_error, supervisors_of
 
 KERAS_MISSING = [name for name in ("scikeras", "keras", "jax") if find_spec(name) is None]

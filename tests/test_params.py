@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.workloads import gridsearch, kmeans, nnsearch
+from scalecloud.workloads import kmeans
+from scalecloud.workloads.search import gridsearch
+from scalecloud.workloads.search import nnsearch
 from scalecloud.workloads.core import Param
 from scalecloud.workloads.registry import WORKLOADS, get_workload
 from scalecloud.workloads.runner import PreparedRun, WorkloadRequest, prepare

@@ -6,8 +6,8 @@ from importlib.metadata import version
 
 import pytest
 from scalecloud.infra.image import official_image
-from scalecloud.infra.kube import kube_spec
-from scalecloud.infra.prices import estimate, price_table
+from scalecloud.infra.kube.spec import kube_spec
+from scalecloud.infra.kube.prices import estimate, price_table
 from scalecloud.infra.spec import ClusterSpec
 
 pytest.importorskip("pulumi")
@@ -113,7 +113,7 @@ def test_plan_expose_is_one_address(cli):
 
 def test_gpu_option_forms():
     from scalecloud.infra.errors import ScalecloudError
-    from scalecloud.infra.kube import parse_gpu
+    from scalecloud.infra.kube.spec import parse_gpu
 
     assert parse_gpu("nvidia-tesla-t4") == ("nvidia-tesla-t4", 1)
     assert parse_gpu("nvidia-tesla-t4:2") == ("nvidia-tesla-t4", 2)

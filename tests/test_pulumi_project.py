@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import kube_spec
-from scalecloud.infra.plan import declare
+from scalecloud.infra.kube.spec import kube_spec
+from scalecloud.infra.kube.plan import declare
 from scalecloud.infra.spec import ClusterSpec
 
 pulumi = pytest.importorskip("pulumi")
@@ -44,7 +44,7 @@ def test_pulumi_yaml_points_at_the_program_and_declares_its_config():
     assert project["name"] == "scalecloud" and project["runtime"]["name"] == "python"
     assert (ROOT / project["main"] / "__main__.py").is_file()
     keys = {k.split(":")[1] for k in project["config"]}
-    from scalecloud.infra.pulumi_main import EXTRA_KEYS
+    from scalecloud.infra.kube.pulumi_main import EXTRA_KEYS
 
     assert set(EXTRA_KEYS) | {"provider", "workers", "adapt", "idleTimeout"} <= keys
 

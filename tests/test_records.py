@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.workloads import plots, recording, records, runviews
-from scalecloud.workloads.gridsearch import WORKLOAD as GRID
+from scalecloud.workloads import plots
+from scalecloud.workloads.records import recorder as recording
+from scalecloud.workloads.records import store as records
+from scalecloud.workloads.records import views as runviews
+from scalecloud.workloads.search.gridsearch import WORKLOAD as GRID
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -246,7 +249,7 @@ def test_a_version_mismatch_warns_or_with_strict_refuses(tmp_path, monkeypatch) 
     from distributed import LocalCluster
     from scalecloud.infra.provider import ClusterInfo
     from scalecloud.infra.spec import ClusterSpec
-    from scalecloud.workloads import versions
+    from scalecloud.infra import versions
     from scalecloud.workloads.runner import WorkloadRequest, execute, prepare
 
     monkeypatch.setenv("SCALECLOUD_HOME", str(tmp_path))

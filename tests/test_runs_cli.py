@@ -8,7 +8,7 @@ import time
 
 import pytest
 from scalecloud.workloads import plots
-from scalecloud.workloads.records import RunStore
+from scalecloud.workloads.records.store import RunStore
 from test_cli_errors import assert_one_line_error
 from test_lifecycle import wait_for
 from test_records import png_size

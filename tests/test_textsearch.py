@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from distributed import Client, LocalCluster
-from scalecloud.workloads import gridsearch, textsearch
+from scalecloud.workloads.search import gridsearch
+from scalecloud.workloads.search import text as textsearch
 from sklearn.model_selection import GridSearchCV
 
 

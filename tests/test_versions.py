@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 from distributed import Client, LocalCluster
-from scalecloud.workloads import versions
+from scalecloud.infra import versions
 
 
 def test_client_versions_reads_installed_packages() -> None:

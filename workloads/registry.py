@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.workloads import gridsearch, kmeans, nnsearch
+from scalecloud.workloads import kmeans
+from scalecloud.workloads.search import gridsearch
+from scalecloud.workloads.search import nnsearch
 from scalecloud.workloads.core import Workload
 
 WORKLOADS: dict[str, Workload] = {

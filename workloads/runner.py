@@ -149,7 +149,7 @@ def execute(
         )
     recorder = None
     if record:
-        from scalecloud.workloads.recording import Recorder
+        from scalecloud.workloads.records.recorder import Recorder
 
         recorder = Recorder.start(run, cluster, rerun_of)
         on_event(
@@ -203,7 +203,7 @@ def check_versions(client: Any, on_event: EventFn, recorder: Any, strict: bool) 
     """Compare the client's package versions with the scheduler's and workers'
     (distributed's ``get_versions``): record them, warn about a difference in a package
     that matters, and with ``strict`` refuse to run (the record says so)."""
-    from scalecloud.workloads.versions import cluster_versions, mismatches
+    from scalecloud.infra.versions import cluster_versions, mismatches
 
     try:
         table = cluster_versions(client)

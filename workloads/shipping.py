@@ -36,8 +36,9 @@ def code_zip() -> tuple[str, bytes]:
         for package in PACKAGES:
             folder = Path(importlib.import_module(package).__path__[0])
             target = package.replace(".", "/")
-            for source in sorted(folder.glob("*.py")):
-                info = zipfile.ZipInfo(f"{target}/{source.name}", date_time=(2020, 1, 1, 0, 0, 0))
+            for source in sorted(folder.rglob("*.py")):
+                name = source.relative_to(folder).as_posix()
+                info = zipfile.ZipInfo(f"{target}/{name}", date_time=(2020, 1, 1, 0, 0, 0))
                 archive.writestr(info, source.read_bytes(), zipfile.ZIP_DEFLATED)
     data = buffer.getvalue()
     return f"scalecloud-code-{hashlib.sha256(data).hexdigest()[:12]}.zip", data

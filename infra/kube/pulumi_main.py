@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import KUBE_PROVIDERS, KubeSpec, kube_spec
+from scalecloud.infra.kube.spec import KUBE_PROVIDERS, KubeSpec, kube_spec
 from scalecloud.infra.spec import (
     DEFAULT_IDLE_TIMEOUT,
     ClusterSpec,
@@ -65,7 +65,7 @@ def spec_from_config(config: Any, stack: str) -> KubeSpec:
 def main() -> None:
     """Read the stack config and run that provider's program."""
     import pulumi
-    from scalecloud.infra.plan import program_of
+    from scalecloud.infra.kube.plan import program_of
 
     spec = spec_from_config(pulumi.Config("scalecloud"), pulumi.get_stack())
     program_of(spec.provider)(spec)

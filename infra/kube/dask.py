@@ -15,7 +15,7 @@ from importlib.metadata import version
 from typing import Any
 
 from scalecloud.infra.image import extra_pip_packages, official_image, worker_pins
-from scalecloud.infra.kube import KubeSpec
+from scalecloud.infra.kube.spec import KubeSpec
 
 OPERATOR_REPO = "https://helm.dask.org"
 OPERATOR_CHART = "dask-kubernetes-operator"

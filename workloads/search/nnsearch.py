@@ -27,8 +27,8 @@ WORKLOAD = Workload(
     name="nnsearch",
     summary="dask-ml grid search over the hidden width of the lecture's one-hidden-layer "
     "network (breast-cancer data)",
-    target="scalecloud.workloads.nnsearch:run",
-    requires="scalecloud.workloads.nnsearch:check",
+    target="scalecloud.workloads.search.nnsearch:run",
+    requires="scalecloud.workloads.search.nnsearch:check",
     params=(
         Param("widths", "ints", (100, 200, 300), "hidden-layer widths searched", minimum=1),
         Param("epochs", "int", 30, "training epochs of every network", minimum=1),
@@ -208,7 +208,7 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
             "give more rows, or change test_size",
         ) from exc
     if params["backend"] == "keras":
-        from scalecloud.workloads.kerasenv import use_keras_backend
+        from scalecloud.workloads.search.kerasenv import use_keras_backend
 
         use_keras_backend(client, keras_backend())
     estimator, grid = build_search(params, seed)

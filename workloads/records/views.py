@@ -10,7 +10,7 @@ from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.workloads.runner import PreparedRun
-from scalecloud.workloads.versions import client_versions
+from scalecloud.infra.versions import client_versions
 
 # Metrics too long to compare side by side; they stay in `runs show` and the artifacts.
 _BULKY = {"centers", "init_centers", "cv_results", "inertia_history", "pass_s"}
@@ -57,7 +57,7 @@ def prepare_rerun(record: dict[str, Any]) -> PreparedRun:
 
 def script_changed(record: dict[str, Any]) -> bool:
     """Whether a script run's file differs from the recorded content hash."""
-    from scalecloud.workloads.recording import sha256_of
+    from scalecloud.workloads.records.recorder import sha256_of
 
     script = record.get("script") or {}
     path = Path(script.get("path", ""))

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube import KubeSpec, kube_spec, require_extra
-from scalecloud.infra.preflight import find_pulumi_cli
+from scalecloud.infra.kube.spec import KubeSpec, kube_spec, require_extra
+from scalecloud.infra.kube.preflight import find_pulumi_cli
 from scalecloud.infra.provider import ClusterInfo, Event, EventFn, WorkerInfo
 from scalecloud.infra.spec import ClusterSpec
 from scalecloud.infra.state import StateStore
@@ -138,7 +138,7 @@ class PulumiProvider:
         record = self.store.get(name)
         if record is None:
             return None
-        from scalecloud.infra.prices import estimate
+        from scalecloud.infra.kube.prices import estimate
 
         spec = ClusterSpec.from_dict(record["spec"])
         kspec = KubeSpec.from_dict(record["kube"])
@@ -285,7 +285,7 @@ class PulumiProvider:
         """Delete the DaskCluster while the operator runs, and wait for its Services (a
         LoadBalancer's cloud resources are not in Pulumi's state) to go. Best effort: an
         unreachable cluster is left to destroy, which drops its objects from state."""
-        from scalecloud.infra.kube_live import delete_dask_objects
+        from scalecloud.infra.kube.live import delete_dask_objects
 
         on_event(Event("step", f"deleting the Dask objects of {name!r} first"))
         try:
@@ -298,7 +298,7 @@ class PulumiProvider:
 
     def _live(self, name: str, kspec: KubeSpec) -> dict[str, Any] | None:
         """What the cluster reports now, or None when it cannot be reached."""
-        from scalecloud.infra.kube_live import live_state
+        from scalecloud.infra.kube.live import live_state
 
         try:
             return live_state(self._kube_access(name), kspec)
@@ -324,7 +324,7 @@ class PulumiProvider:
                 f"cannot reach the scheduler Service of {info.name!r}: {_last_line(exc)}",
                 f"check the cluster with: scalecloud status --name {info.name}",
             ) from exc
-        from scalecloud.infra.kube_live import load_balancer_host
+        from scalecloud.infra.kube.live import load_balancer_host
 
         host = load_balancer_host(service.raw) if kspec.expose_cidr else None
         if host:  # --expose: the LoadBalancer, open to the allowed range only
@@ -385,7 +385,7 @@ class PulumiProvider:
 
     def _stack(self, spec: KubeSpec) -> Any:
         from pulumi import automation as auto
-        from scalecloud.infra.plan import program_of
+        from scalecloud.infra.kube.plan import program_of
 
         program = program_of(spec.provider)
         backend = f"file://{self.backend_dir}"

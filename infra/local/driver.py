@@ -1,6 +1,6 @@
 """The local provider: a real Dask cluster of detached processes on this machine.
 
-A supervisor process (``scalecloud.infra.local_supervisor``), started in a session of
+A supervisor process (``scalecloud.infra.local.supervisor``), started in a session of
 its own so that it outlives the CLI, owns a ``LocalCluster`` bound to 127.0.0.1. The
 cluster record keeps the supervisor's pid, which is also the id of the process
 session that every worker belongs to: ``down`` ends that session and checks that no
@@ -210,7 +210,7 @@ class LocalProvider:
         ready.unlink(missing_ok=True)
         log_path = self.store.log_path(spec.name)
         command = [
-            sys.executable, "-m", "scalecloud.infra.local_supervisor",
+            sys.executable, "-m", "scalecloud.infra.local.supervisor",
             "--spec", json.dumps(spec.to_dict()), "--ready", str(ready),
         ]  # fmt: skip
         owner = spec.extra.get("owner_pid")

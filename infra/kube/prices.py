@@ -13,12 +13,12 @@ from functools import cache
 from importlib.resources import files
 from typing import Any
 
-from scalecloud.infra.kube import KubeSpec
+from scalecloud.infra.kube.spec import KubeSpec
 
 
 @cache
 def price_table() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(files("scalecloud.infra").joinpath("prices.json").read_text())
+    data: dict[str, Any] = json.loads(files("scalecloud.infra.kube").joinpath("prices.json").read_text())
     return data
 
 

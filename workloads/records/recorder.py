@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scalecloud.infra.provider import ClusterInfo, Event, EventFn, no_events
-from scalecloud.workloads.records import RunStore, new_run_id
-from scalecloud.workloads.versions import Mismatch, VersionTable, client_versions, package_version
+from scalecloud.workloads.records.store import RunStore, new_run_id
+from scalecloud.infra.versions import Mismatch, VersionTable, client_versions, package_version
 
 if TYPE_CHECKING:
     from scalecloud.workloads.runner import PreparedRun, RunOutcome

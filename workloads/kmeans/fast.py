@@ -33,7 +33,7 @@ class Partition:
 
     def __init__(self, make: Callable[[int], Any], block_ids: list[int], keep: bool) -> None:
         import numpy as np
-        from scalecloud.workloads import lloydkernel
+        from scalecloud.workloads.kmeans import lloyd as lloydkernel
 
         self.make = make
         self.block_ids = block_ids
@@ -96,7 +96,7 @@ class Partition:
 
     def pieces(self) -> Iterator[tuple[int, int, Any, Any]]:
         """(start, stop, prepared, rows) for the fused kernel (see ``lloydkernel.prepare``)."""
-        from scalecloud.workloads import lloydkernel
+        from scalecloud.workloads.kmeans import lloyd as lloydkernel
 
         if self.segments is not None:
             for start, stop, prepared in self.segments:
@@ -140,7 +140,7 @@ def lloyd_pass(part: Partition, centers: Any, first: bool = False) -> dict[str, 
     The labels stay on the worker (``part.labels``); only k×d + k numbers travel back.
     """
     import numpy as np
-    from scalecloud.workloads import lloydkernel
+    from scalecloud.workloads.kmeans import lloyd as lloydkernel
 
     k, d = centers.shape
     if lloydkernel.available(d):
@@ -163,7 +163,7 @@ def lloyd_pass(part: Partition, centers: Any, first: bool = False) -> dict[str, 
 
 
 def _warm_up(part: Partition, k: int) -> None:
-    from scalecloud.workloads import lloydkernel
+    from scalecloud.workloads.kmeans import lloyd as lloydkernel
 
     d = len(part.mean) if part.mean is not None else 0
     if lloydkernel.available(d):
@@ -176,7 +176,7 @@ def _fused_pass(part: Partition, centers: Any, first: bool) -> dict[str, Any]:
     provably keep their center (Hamerly's bounds) and moves only changed rows between
     sums."""
     import numpy as np
-    from scalecloud.workloads import lloydkernel
+    from scalecloud.workloads.kmeans import lloyd as lloydkernel
 
     k, d = centers.shape
     shape = (k, d, len(part.segments) if part.segments is not None else len(part.block_ids))

@@ -13,7 +13,7 @@ WORKLOAD = Workload(
     name="gridsearch",
     summary="dask-ml grid search over the lecture's text pipeline (CountVectorizer, "
     "TfidfTransformer, SGDClassifier)",
-    target="scalecloud.workloads.gridsearch:run",
+    target="scalecloud.workloads.search.gridsearch:run",
     params=(
         Param("n_docs", "int", 2000, "documents in the synthetic corpus", minimum=10),
         Param("n_classes", "int", 2, "classes in the synthetic corpus", minimum=2),
@@ -173,7 +173,7 @@ def _row(params: dict[str, Any], rank: int, mean: float, std: float, fit_time: f
 def search_scalecloud(
     client: Any, docs: list[str], labels: list[Any], params: dict[str, Any], seed: int
 ) -> list[dict[str, Any]]:
-    from scalecloud.workloads import textsearch
+    from scalecloud.workloads.search import text as textsearch
 
     result = textsearch.search(
         client, docs, labels, [tuple(r) for r in params["ngram_ranges"]], list(params["norms"]),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from scalecloud.infra.kube import KubeSpec
+from scalecloud.infra.kube.spec import KubeSpec
 
 API_TIMEOUT_S = 15.0
 DASK_GROUP = "kubernetes.dask.org"

@@ -1,6 +1,6 @@
 """The detached process that owns one local Dask cluster; started by the local provider.
 
-Run as ``python -m scalecloud.infra.local_supervisor --spec JSON --ready PATH``. It
+Run as ``python -m scalecloud.infra.local.supervisor --spec JSON --ready PATH``. It
 starts a ``distributed.LocalCluster`` bound to 127.0.0.1, adds scalecloud's control
 handlers to the scheduler (``scalecloud_info``, ``scalecloud_scale``,
 ``scalecloud_stop``), reports readiness through the ready file, and stays until it is

@@ -140,7 +140,7 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
 def choose_storage(client: Any, params: dict[str, Any]) -> str:
     """``memory`` when the data (with the fused kernel's float32 copy) fits in half the
     workers' memory, else ``regenerate``."""
-    from scalecloud.workloads import lloydkernel
+    from scalecloud.workloads.kmeans import lloyd as lloydkernel
 
     if params["storage"] != "auto":
         return str(params["storage"])
@@ -157,7 +157,7 @@ def choose_storage(client: Any, params: dict[str, Any]) -> str:
 def fit_scalecloud(
     client: Any, params: dict[str, Any], seed: int, on_event: EventFn
 ) -> dict[str, Any]:
-    from scalecloud.workloads import fastkmeans
+    from scalecloud.workloads.kmeans import fast as fastkmeans
 
     centers = blob_centers(params["n_centers"], params["n_features"], seed)
     storage = choose_storage(client, params)

@@ -13,7 +13,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from scalecloud.infra.kube import KubeSpec
+from scalecloud.infra.kube.spec import KubeSpec
 
 PROGRAMS: dict[str, str] = {
     "gcp": "scalecloud.infra.gcp:program",

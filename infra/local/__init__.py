@@ -1,0 +1,1 @@
+"""Local clusters: detached Dask processes on this machine."""

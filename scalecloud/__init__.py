@@ -1,0 +1,1 @@
+"""scalecloud: scale an ML experiment from a laptop to a cluster."""

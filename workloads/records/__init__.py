@@ -1,0 +1,1 @@
+"""Run records: the SQLite store, the recorder around a run, and views derived from records."""

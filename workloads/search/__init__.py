@@ -1,0 +1,1 @@
+"""Searches over model parameters: the text pipeline grid search and the network width search."""
