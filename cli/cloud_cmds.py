@@ -85,9 +85,9 @@ def _ints(value: Any) -> Any:
 
 def plan_report(spec: Any) -> dict[str, Any]:
     """Run the provider's program under mocks; the resources and the cost estimate."""
-    from scalecloud.infra.kube.spec import require_extra
     from scalecloud.infra.kube.plan import declare
     from scalecloud.infra.kube.prices import estimate
+    from scalecloud.infra.kube.spec import require_extra
 
     require_extra(spec.provider)
     declared = declare(spec)

@@ -19,9 +19,9 @@ CONNECT_TIMEOUT_S = 15
 
 def _cluster_table(name: str | None) -> tuple[str | None, Any]:
     """The version table of the cluster (client only when none runs and none was named)."""
+    from scalecloud.infra import versions
     from scalecloud.infra.provider import resolve_cluster
     from scalecloud.infra.state import StateStore
-    from scalecloud.infra import versions
 
     if name is None and not StateStore().names():
         return None, versions.VersionTable(client=versions.client_versions())

@@ -9,7 +9,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from scalecloud.infra.provider import ClusterInfo, Event
+from scalecloud.infra.events import Event
+from scalecloud.infra.provider import ClusterInfo
 from scalecloud.infra.spec import format_duration, format_size
 
 out = Console(highlight=False, soft_wrap=True)

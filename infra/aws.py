@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
-from scalecloud.infra.kube.preflight import cli_json, has_env
 from scalecloud.infra.kube.driver import PulumiProvider
+from scalecloud.infra.kube.preflight import cli_json, has_env
+from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
 
 AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 AUTOSCALER_CHART = "cluster-autoscaler"

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec
-from scalecloud.infra.kube.preflight import cli_json, has_env
 from scalecloud.infra.kube.driver import PulumiProvider
+from scalecloud.infra.kube.preflight import cli_json, has_env
+from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec
 
 SYSTEM_VM_SIZE = "Standard_D2s_v5"
 SYSTEM_ASSIGNED: Any = {"type": "SystemAssigned"}  # the cluster's managed identity

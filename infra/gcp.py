@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
-from scalecloud.infra.kube.preflight import cli_json
 from scalecloud.infra.kube.driver import PulumiProvider
+from scalecloud.infra.kube.preflight import cli_json
+from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
 
 
 def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:

@@ -11,9 +11,9 @@ import subprocess
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube.spec import KubeSpec
-from scalecloud.infra.provider import Event, EventFn
+from scalecloud.infra.events import Event, EventFn
 from scalecloud.infra.kube.driver import PulumiProvider
+from scalecloud.infra.kube.spec import KubeSpec
 
 CONTEXT = "minikube"
 

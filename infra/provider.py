@@ -8,35 +8,14 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.events import EventFn
 from scalecloud.infra.spec import ClusterSpec
-
-
-@dataclass(frozen=True)
-class Event:
-    """Progress reported by the library; the CLI decides how to show it.
-
-    ``kind`` is one of: ``step`` (a phase begins, ``message`` says which), ``info``,
-    ``warning``, ``progress`` (``done`` of ``total`` units), ``workers`` (``count``).
-    """
-
-    kind: str
-    message: str = ""
-    data: dict[str, Any] = field(default_factory=dict)
-    time: float = field(default_factory=time.time)
-
-
-EventFn = Callable[[Event], None]
-
-
-def no_events(event: Event) -> None:
-    """An EventFn that drops everything."""
-    del event  # Unused.
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,7 @@ import textwrap
 from importlib.metadata import version
 from pathlib import Path
 
-from scalecloud.infra import image
-from scalecloud.infra import versions
+from scalecloud.infra import image, versions
 from test_cli_errors import assert_one_line_error
 
 FAKE = "0.0.1"

@@ -10,10 +10,10 @@ from __future__ import annotations
 from importlib.metadata import version
 
 import pytest
-from scalecloud.infra.kube.dask import OPERATOR_CHART, OPERATOR_REPO
 from scalecloud.infra.image import extra_pip_packages, official_image, worker_pins
-from scalecloud.infra.kube.spec import LABEL, KubeSpec, kube_spec
+from scalecloud.infra.kube.dask import OPERATOR_CHART, OPERATOR_REPO
 from scalecloud.infra.kube.plan import Declared, declare
+from scalecloud.infra.kube.spec import LABEL, KubeSpec, kube_spec
 from scalecloud.infra.spec import ClusterSpec
 from scalecloud.infra.versions import python_version
 

@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.workloads import kmeans
-from scalecloud.workloads.search import gridsearch
-from scalecloud.workloads.search import nnsearch
 from scalecloud.workloads.core import Param
 from scalecloud.workloads.registry import WORKLOADS, get_workload
 from scalecloud.workloads.runner import PreparedRun, WorkloadRequest, prepare
+from scalecloud.workloads.search import gridsearch, nnsearch
 
 KMEANS = kmeans.WORKLOAD
 GRID = gridsearch.WORKLOAD

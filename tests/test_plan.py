@@ -6,8 +6,8 @@ from importlib.metadata import version
 
 import pytest
 from scalecloud.infra.image import official_image
-from scalecloud.infra.kube.spec import kube_spec
 from scalecloud.infra.kube.prices import estimate, price_table
+from scalecloud.infra.kube.spec import kube_spec
 from scalecloud.infra.spec import ClusterSpec
 
 pytest.importorskip("pulumi")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube.spec import kube_spec
 from scalecloud.infra.kube.plan import declare
+from scalecloud.infra.kube.spec import kube_spec
 from scalecloud.infra.spec import ClusterSpec
 
 pulumi = pytest.importorskip("pulumi")

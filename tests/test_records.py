@@ -247,9 +247,9 @@ def test_environment_yml_pins_recorded_versions() -> None:
 @pytest.mark.timeout(120)
 def test_a_version_mismatch_warns_or_with_strict_refuses(tmp_path, monkeypatch) -> None:
     from distributed import LocalCluster
+    from scalecloud.infra import versions
     from scalecloud.infra.provider import ClusterInfo
     from scalecloud.infra.spec import ClusterSpec
-    from scalecloud.infra import versions
     from scalecloud.workloads.runner import WorkloadRequest, execute, prepare
 
     monkeypatch.setenv("SCALECLOUD_HOME", str(tmp_path))

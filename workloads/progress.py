@@ -6,7 +6,7 @@ import threading
 import time
 from typing import Any
 
-from scalecloud.infra.provider import Event, EventFn
+from scalecloud.infra.events import Event, EventFn
 
 
 class ProgressMonitor:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.workloads import kmeans
-from scalecloud.workloads.search import gridsearch
-from scalecloud.workloads.search import nnsearch
 from scalecloud.workloads.core import Workload
+from scalecloud.workloads.search import gridsearch, nnsearch
 
 WORKLOADS: dict[str, Workload] = {
     w.name: w for w in (kmeans.WORKLOAD, gridsearch.WORKLOAD, nnsearch.WORKLOAD)

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.provider import ClusterInfo, Event, EventFn
+from scalecloud.infra.events import Event, EventFn
+from scalecloud.infra.provider import ClusterInfo
 from scalecloud.workloads.core import Workload, WorkloadResult
 from scalecloud.workloads.registry import get_workload
 

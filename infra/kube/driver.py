@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube.spec import KubeSpec, kube_spec, require_extra
+from scalecloud.infra.events import Event, EventFn
 from scalecloud.infra.kube.preflight import find_pulumi_cli
-from scalecloud.infra.provider import ClusterInfo, Event, EventFn, WorkerInfo
+from scalecloud.infra.kube.spec import KubeSpec, kube_spec, require_extra
+from scalecloud.infra.provider import ClusterInfo, WorkerInfo
 from scalecloud.infra.spec import ClusterSpec
 from scalecloud.infra.state import StateStore
 

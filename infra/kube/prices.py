@@ -18,7 +18,9 @@ from scalecloud.infra.kube.spec import KubeSpec
 
 @cache
 def price_table() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(files("scalecloud.infra.kube").joinpath("prices.json").read_text())
+    data: dict[str, Any] = json.loads(
+        files("scalecloud.infra.kube").joinpath("prices.json").read_text()
+    )
     return data
 
 

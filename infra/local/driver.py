@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.provider import ClusterInfo, Event, EventFn, WorkerInfo
+from scalecloud.infra.events import Event, EventFn
+from scalecloud.infra.provider import ClusterInfo, WorkerInfo
 from scalecloud.infra.spec import ClusterSpec
 from scalecloud.infra.state import StateStore, read_json
 

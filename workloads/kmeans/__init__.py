@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from scalecloud.infra.provider import Event, EventFn
+from scalecloud.infra.events import Event, EventFn
 from scalecloud.workloads.core import Param, Workload, WorkloadResult
 
 if TYPE_CHECKING:

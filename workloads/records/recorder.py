@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scalecloud.infra.provider import ClusterInfo, Event, EventFn, no_events
-from scalecloud.workloads.records.store import RunStore, new_run_id
+from scalecloud.infra.events import Event, EventFn, no_events
+from scalecloud.infra.provider import ClusterInfo
 from scalecloud.infra.versions import Mismatch, VersionTable, client_versions, package_version
+from scalecloud.workloads.records.store import RunStore, new_run_id
 
 if TYPE_CHECKING:
     from scalecloud.workloads.runner import PreparedRun, RunOutcome

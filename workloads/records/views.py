@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.workloads.runner import PreparedRun
 from scalecloud.infra.versions import client_versions
+from scalecloud.workloads.runner import PreparedRun
 
 # Metrics too long to compare side by side; they stay in `runs show` and the artifacts.
 _BULKY = {"centers", "init_centers", "cv_results", "inertia_history", "pass_s"}

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.provider import Event, EventFn
+from scalecloud.infra.events import Event, EventFn
 from scalecloud.workloads.core import Param, Workload, WorkloadResult
 
 WORKLOAD = Workload(
