@@ -2,40 +2,25 @@
 
 from __future__ import annotations
 
-import time
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from scalecloud.cli import options as opt
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.provider import ClusterInfo, check_provider, get_provider, resolve_cluster
-from scalecloud.infra.spec import (
-    ClusterSpec,
-    format_duration,
-    format_size,
-    parse_adapt,
-    parse_duration,
-    parse_size,
-)
+from scalecloud.infra.provider import ClusterInfo, ClusterState
+from scalecloud.infra.spec import format_duration, format_size, parse_adapt
 
 
-def build_spec(
-    provider: str, name: str | None, workers: int, threads: int, memory: str | None,
-    adapt: str | None, idle_timeout: str, port: int, dashboard_port: int, **extra: object,
-) -> ClusterSpec:  # fmt: skip
-    """The one place where ``up``/``run`` flags become a validated ClusterSpec."""
-    return ClusterSpec(
-        provider=check_provider(provider),
-        name=name or "default",
-        workers=workers,
-        threads_per_worker=threads,
-        memory_per_worker=parse_size(memory, what="--memory-per-worker") if memory else None,
-        adapt=parse_adapt(adapt) if adapt else None,
-        idle_timeout=parse_duration(idle_timeout, what="--idle-timeout"),
-        port=port,
-        dashboard_port=dashboard_port,
-        extra=dict(extra),
-    )
+def cloud_options(
+    region: str | None, zone: str | None, machine_type: str | None, min_nodes: int | None,
+    max_nodes: int | None, spot: bool, gpu: str | None, image: str | None, expose: str | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The cloud flags as the API's keyword arguments (each provider refuses those it
+    does not take)."""
+    return {
+        "region": region, "zone": zone, "machine_type": machine_type, "min_nodes": min_nodes,
+        "max_nodes": max_nodes, "spot": spot, "gpu": gpu, "image": image, "expose": expose,
+    }  # fmt: skip
 
 
 def describe_up(info: ClusterInfo) -> str:
@@ -96,20 +81,20 @@ def up(
 
       scalecloud up --provider gcp --adapt 1:8 --spot   # GKE; see first: scalecloud plan
     """
-    from scalecloud.cli.cloud_cmds import cloud_extra
     from scalecloud.cli.render import EventView, out, print_json
 
-    extra = cloud_extra(
-        provider, region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image, expose
-    )
-    spec = build_spec(
-        provider, name, workers, threads_per_worker, memory_per_worker, adapt, idle_timeout,
-        port, dashboard_port, **extra,
-    )  # fmt: skip
-    started = time.time()
+    from scalecloud.cluster import Cluster
+
     with EventView(quiet=as_json) as view:
-        info = get_provider(spec.provider).up(spec, view)
-    existed = info.created < started - 1e-3
+        cluster = Cluster(
+            provider, name, workers=workers, threads_per_worker=threads_per_worker,
+            memory_per_worker=memory_per_worker, adapt=adapt, idle_timeout=idle_timeout,
+            port=port, dashboard_port=dashboard_port, keep=True, on_event=view,
+            **cloud_options(region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image,
+                            expose),
+        )  # fmt: skip
+        info = cluster.start().info
+    existed = not cluster.started
     if as_json:
         print_json(dict(info.to_dict(), already_running=existed))
         return
@@ -130,11 +115,11 @@ def status(name: opt.NameOpt = None, as_json: opt.JsonOpt = False) -> None:
       scalecloud status --name big --json
     """
     from scalecloud.cli.render import cluster_table, clusters_table, dead_hint, out, print_json
-    from scalecloud.infra.state import StateStore
 
-    store = StateStore()
+    from scalecloud.cluster import Cluster, clusters
+
     if name is None:
-        infos = [i for i in (_status_of(n, store) for n in store.names()) if i is not None]
+        infos = clusters()
         if as_json:
             print_json([i.to_dict() for i in infos])
             return
@@ -145,23 +130,13 @@ def status(name: opt.NameOpt = None, as_json: opt.JsonOpt = False) -> None:
             out.print(clusters_table(infos))
             return
         name = infos[0].name
-    provider, name = resolve_cluster(name, store)
-    info = provider.status(name)
-    if info is None:
-        raise ScalecloudError(
-            f"no cluster named {name!r}", f"start it with: scalecloud up --name {name}"
-        )
+    info = Cluster.attach(name, progress=False).info
     if as_json:
         print_json(info.to_dict())
         return
     out.print(cluster_table(info))
-    if info.state == "dead":
+    if info.state == ClusterState.DEAD:
         out.print(f"[red]{dead_hint(info)}[/]")
-
-
-def _status_of(name: str, store: object) -> ClusterInfo | None:
-    provider, name = resolve_cluster(name, store)
-    return provider.status(name)
 
 
 def scale(
@@ -181,21 +156,12 @@ def scale(
     """
     from scalecloud.cli.render import out
 
-    if (workers is None) == (adapt is None):
-        raise ScalecloudError(
-            "give either a worker count or --adapt MIN:MAX", "e.g. scalecloud scale 4"
-        )
-    if workers is not None and workers < 0:
-        raise ScalecloudError(
-            f"the worker count must be >= 0, got {workers}", "e.g. scalecloud scale 4"
-        )
+    from scalecloud.cluster import scale as rescale
+
     adapt_range = parse_adapt(adapt) if adapt else None
-    provider, name = resolve_cluster(name)
-    provider.scale(name, workers, adapt_range)
-    info = provider.status(name)
-    assert info is not None
+    info = rescale(name, workers, adapt_range)
     mode = f"adaptive {adapt_range[0]}:{adapt_range[1]}" if adapt_range else "fixed"
-    out.print(f"Cluster {name!r}: {len(info.workers)} workers ({mode}).")
+    out.print(f"Cluster {info.name!r}: {len(info.workers)} workers ({mode}).")
 
 
 def down(
@@ -213,28 +179,16 @@ def down(
       scalecloud down --all
     """
     from scalecloud.cli.render import EventView, out
-    from scalecloud.infra.state import StateStore
 
-    store = StateStore()
-    names = store.names() if all_clusters else None
-    if names is None:
-        if name is None and not store.names():
-            out.print("No cluster is running; nothing to stop.")
-            return
-        if name is not None and store.get(name) is None:
-            out.print(f"No cluster named {name!r}; nothing to stop.")
-            return
-        names = [resolve_cluster(name, store)[1]]
-    for cluster in names:
-        provider, cluster = resolve_cluster(cluster, store)
-        with EventView() as view:
-            provider.down(cluster, view)
-        what = (
-            "no process of it is left"
-            if provider.name == "local"
-            else "its stack held nothing after destroy and is removed"
-        )
-        out.print(f"Cluster {cluster!r} is down; {what}.")
+    from scalecloud.cluster import down as tear_down
+
+    with EventView() as view:
+        done = tear_down(name, all=all_clusters, on_event=view)
+    if not done:
+        what = f"No cluster named {name!r}" if name else "No cluster is running"
+        out.print(f"{what}; nothing to stop.")
+    for cluster, verified in done:
+        out.print(f"Cluster {cluster!r} is down; {verified}.")
 
 
 def dashboard(
@@ -250,29 +204,27 @@ def dashboard(
 
       scalecloud dashboard --open
     """
+    import threading
+    import webbrowser
+
     from scalecloud.cli.render import out
 
-    provider, name = resolve_cluster(name)
-    info = provider.status(name)
-    if info is None or not info.running or not info.dashboard_url:
-        raise ScalecloudError(f"cluster {name!r} has no live dashboard", "check: scalecloud status")
-    connect = getattr(provider, "connect", None)
-    if connect is None:
-        out.print(info.dashboard_url)
+    from scalecloud.cluster import Cluster
+
+    cluster = Cluster.attach(name, progress=False)
+    info = cluster.info
+    if not info.running or not info.dashboard_url:
+        raise ScalecloudError(
+            f"cluster {cluster.name!r} has no live dashboard", "check: scalecloud status"
+        )
+    with cluster:
+        link = cluster.dashboard_url or info.dashboard_url
+        forwarded = link != info.dashboard_url  # a port-forward was opened for it
+        out.print(f"{link}  (port-forward open; Ctrl-C closes it)" if forwarded else link)
         if open_browser:
-            import webbrowser
-
-            webbrowser.open(info.dashboard_url)
-        return
-    with connect(info) as local:  # a port-forward, open until Ctrl-C
-        out.print(f"{local.dashboard_url}  (port-forward open; Ctrl-C closes it)")
-        if open_browser:
-            import webbrowser
-
-            webbrowser.open(local.dashboard_url)
-        import threading
-
-        threading.Event().wait()
+            webbrowser.open(link)
+        if forwarded:
+            threading.Event().wait()
 
 
 def register(app: typer.Typer) -> None:

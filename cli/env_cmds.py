@@ -14,37 +14,18 @@ FIX_HINT = (
     "give the cluster the client's versions: scalecloud image --build TAG writes and builds a "
     "worker image with them (or install the same versions where the cluster runs)"
 )
-CONNECT_TIMEOUT_S = 15
 
 
 def _cluster_table(name: str | None) -> tuple[str | None, Any]:
     """The version table of the cluster (client only when none runs and none was named)."""
     from scalecloud.infra import versions
-    from scalecloud.infra.provider import resolve_cluster
-    from scalecloud.infra.state import StateStore
 
-    if name is None and not StateStore().names():
+    from scalecloud.cluster import Cluster, clusters
+
+    if name is None and not clusters():
         return None, versions.VersionTable(client=versions.client_versions())
-    provider, cluster = resolve_cluster(name)
-    info = provider.status(cluster)
-    if info is None or not info.running:
-        state = info.state if info is not None else "gone"
-        raise ScalecloudError(
-            f"cluster {cluster!r} is {state}",
-            f"clean it up with: scalecloud down --name {cluster}; then scalecloud up",
-        )
-    from distributed import Client
-    from scalecloud.workloads.runner import quiet_dask_logs
-
-    quiet_dask_logs()
-    try:
-        with Client(info.scheduler_address, timeout=CONNECT_TIMEOUT_S) as client:
-            return cluster, versions.cluster_versions(client)
-    except OSError as exc:
-        raise ScalecloudError(
-            f"could not reach the scheduler of {cluster!r} at {info.scheduler_address}",
-            f"check it with: scalecloud status --name {cluster}",
-        ) from exc
+    with Cluster.attach(name, progress=False) as cluster:  # port-forwards closed after
+        return cluster.name, cluster.versions()
 
 
 def env(name: opt.NameOpt = None, as_json: opt.JsonOpt = False) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from scalecloud.infra.provider import PROVIDERS
+from scalecloud.infra.registry import PROVIDERS
 
 NameOpt = Annotated[
     str | None,

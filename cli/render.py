@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 from scalecloud.infra.events import Event
-from scalecloud.infra.provider import ClusterInfo
+from scalecloud.infra.provider import ClusterInfo, ClusterState
 from scalecloud.infra.spec import format_duration, format_size
 
 out = Console(highlight=False, soft_wrap=True)
@@ -98,7 +98,9 @@ def cluster_table(info: ClusterInfo) -> Table:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
-    state_style = {"running": "green", "dead": "red"}.get(info.state, "yellow")
+    state_style = {ClusterState.RUNNING: "green", ClusterState.DEAD: "red"}.get(
+        info.state, "yellow"
+    )
     data = info.to_dict()
     mode = f"adaptive {info.adapt[0]}:{info.adapt[1]}" if info.adapt else "fixed"
     rows = [
@@ -113,16 +115,7 @@ def cluster_table(info: ClusterInfo) -> Table:
         ("uptime", format_duration(time.time() - info.created)),
         ("idle timeout", format_duration(info.idle_timeout)),
     ]
-    details = info.details
-    if "hourly_cost_range" in details:  # a Kubernetes provider
-        low, high = details["hourly_cost_range"]
-        nodes = details["nodes"]
-        rows += [
-            ("nodes", f"{nodes[0]}-{nodes[1]} × {details['machine_type'] or '-'}"
-                      f"{' (spot)' if details['spot'] else ''} in {details['region'] or '-'}"),
-            ("image", details["image"]),
-            ("cost", f"≈ {low:.2f}-{high:.2f} USD/hour (estimate, from scalecloud's price table)"),
-        ]  # fmt: skip
+    rows += list(info.rows)  # what the provider adds: nodes, image, cost, ...
     for label, value in rows:
         table.add_row(label, value)
     return table

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,37 +23,8 @@ RunIdArg = Annotated[str, typer.Argument(help="A run id, or the first characters
 _STYLES = {"succeeded": "green", "failed": "red", "interrupted": "yellow", "refused": "red"}
 
 
-def _store() -> Any:
-    from scalecloud.workloads.records.store import RunStore
-
-    return RunStore()
-
-
-def _status(record: dict[str, Any]) -> str:
-    """The stored status, or ``lost`` for a running record whose process is gone."""
-    import socket
-
-    from scalecloud.infra.state import pid_alive
-
-    here = record.get("host") == socket.gethostname()
-    if record["status"] == "running" and here and not pid_alive(record.get("pid")):
-        return "lost"
-    return str(record["status"])
-
-
 def _when(stamp: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "-"
-
-
-def _key_metric(record: dict[str, Any]) -> str:
-    metrics = record.get("metrics") or {}
-    if "inertia" in metrics:
-        return f"inertia {metrics['inertia']:.6g}"
-    if "best_score" in metrics:
-        return f"best score {metrics['best_score']:.4f}"
-    if record.get("exit_code") is not None:
-        return f"exit code {record['exit_code']}"
-    return "-"
 
 
 def _text(value: Any) -> str:
@@ -75,13 +44,14 @@ def _brief(value: Any) -> Any:
     return value
 
 
-def _summary(record: dict[str, Any]) -> dict[str, Any]:
+def _summary(run: Any) -> dict[str, Any]:
+    record = run.record
     cluster = record.get("cluster") or {}
     return {
-        "id": record["id"], "workload": record["workload"], "status": _status(record),
-        "started": record["started"], "duration_s": record.get("duration_s"),
-        "seed": record.get("seed"), "provider": cluster.get("provider"),
-        "cluster": cluster.get("name"), "result": _key_metric(record),
+        "id": run.id, "workload": run.workload, "status": run.status,
+        "started": record["started"], "duration_s": run.duration_s,
+        "seed": run.seed, "provider": cluster.get("provider"),
+        "cluster": cluster.get("name"), "result": run.headline,
     }  # fmt: skip
 
 
@@ -115,7 +85,9 @@ def runs(
     from rich.table import Table
     from scalecloud.cli.render import out, print_json
 
-    records = _store().list(workload=workload, status=status, limit=max(limit, 0))
+    from scalecloud.results import runs as recorded
+
+    records = recorded(workload=workload, status=status, limit=max(limit, 0))
     if as_json:
         print_json([_summary(r) for r in records])
         return
@@ -137,11 +109,6 @@ def runs(
     out.print(table)
 
 
-def _artifact_paths(record: dict[str, Any]) -> dict[str, str]:
-    folder = _store().artifacts_dir(record["id"])
-    return {name: str(folder / name) for name in record.get("artifacts") or []}
-
-
 @runs_app.command()
 def show(run_id: RunIdArg, as_json: opt.JsonOpt = False) -> None:
     """Everything recorded about a run, and the paths of its plots and tables.
@@ -156,9 +123,11 @@ def show(run_id: RunIdArg, as_json: opt.JsonOpt = False) -> None:
     from scalecloud.cli.render import out, print_json
     from scalecloud.workloads.records.views import worker_versions
 
-    record = _store().find(run_id)
-    record["status"] = _status(record)
-    record["artifact_paths"] = _artifact_paths(record)
+    from scalecloud.results import Run
+
+    run = Run.load(run_id)
+    record = run.to_dict()
+    record["artifact_paths"] = {name: str(path) for name, path in run.artifacts.items()}
     if as_json:
         print_json(record)
         return
@@ -187,9 +156,11 @@ def show(run_id: RunIdArg, as_json: opt.JsonOpt = False) -> None:
     ]
     rows += [(f"params.{k}", v) for k, v in (record.get("params") or {}).items()]
     metrics = record.get("metrics") or {}
-    rows += [(f"metrics.{k}", _brief(v)) for k, v in metrics.items() if k != "cv_results"]
-    if metrics.get("cv_results"):
-        rows.append(("metrics.cv_results", f"{len(metrics['cv_results'])} candidates (CSV below)"))
+    for key, value in metrics.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            rows.append((f"metrics.{key}", f"{len(value)} rows (CSV below)"))
+        else:
+            rows.append((f"metrics.{key}", _brief(value)))
     for name, path in record["artifact_paths"].items():
         rows.append((f"artifact {name}", path))
     for label, value in rows:
@@ -229,21 +200,19 @@ def compare(
     from rich.markup import escape
     from rich.table import Table
     from scalecloud.cli.render import out, print_json
-    from scalecloud.workloads.records.views import compare_rows
 
-    if len(run_ids) < 2:
-        raise ScalecloudError("compare needs two or more runs", "e.g. scalecloud runs compare A B")
-    store = _store()
-    records = [store.find(run_id) for run_id in run_ids]
-    rows = compare_rows(records)
+    from scalecloud.results import compare as side_by_side
+
+    comparison = side_by_side(run_ids)
+    rows = comparison.rows
     if as_json:
-        print_json({"runs": [r["id"] for r in records], "rows": rows})
+        print_json({"runs": list(comparison.runs), "rows": list(rows)})
         return
     table = Table(title="runs compared (differences in yellow, marked ≠)")
     table.add_column("field", style="bold")
     table.add_column("")
-    for record in records:
-        table.add_column(record["id"])
+    for run_id in comparison.runs:
+        table.add_column(run_id)
     for row in rows:
         table.add_row(
             row["field"], "≠" if row["differs"] else "",
@@ -251,7 +220,7 @@ def compare(
             style="yellow" if row["differs"] else None,
         )  # fmt: skip
     out.print(table)
-    count = sum(row["differs"] for row in rows)
+    count = comparison.differing
     out.print(f"{count} field{'s' if count != 1 else ''} differ.")
 
 
@@ -282,65 +251,38 @@ def rerun(
 
       scalecloud runs rerun 0mhx3k --provider local # on a fresh cluster, torn down after
     """
-    from scalecloud.cli.render import err, out, print_json
-    from scalecloud.cli.submit_cmds import run_prepared, submit_prepared
-    from scalecloud.workloads.records import views as runviews
+    from scalecloud.cli.render import EventView, out, print_json
+    from scalecloud.cli.submit_cmds import show_outcome
 
-    store = _store()
-    old = store.find(run_id)
-    prepared = runviews.prepare_rerun(old)
-    if old.get("kind") == "script" and runviews.script_changed(old):
-        err.print(f"[yellow]Warning:[/] {prepared.script} changed since run {old['id']}")
-    client_diff = runviews.version_differences((old.get("versions") or {}).get("client") or {})
-    for diff in client_diff if not as_json else []:
-        err.print(
-            f"[yellow]Warning:[/] {diff['package']} is {diff['now'] or 'missing'} here, "
-            f"was {diff['recorded']} in run {old['id']}"
-        )
-    if provider is not None:
-        from scalecloud.infra.provider import check_provider
-        from scalecloud.infra.spec import ClusterSpec
+    from scalecloud.results import Run
 
-        spec_data = dict((old.get("cluster") or {}).get("spec") or {})
-        spec_data.update(
-            provider=check_provider(provider), name=name or f"rerun-{secrets.token_hex(3)}",
-            port=0, dashboard_port=0, extra={"owner_pid": os.getpid()},
-        )  # fmt: skip
-        outcome = run_prepared(
-            prepared, ClusterSpec.from_dict(spec_data), as_json, strict_versions, old["id"],
-            show=False,
-        )  # fmt: skip
-    else:
-        outcome = submit_prepared(prepared, name, as_json, strict_versions, old["id"], show=False)
-    new = store.get(outcome.run_id) or {}
-    same = runviews.reproduction(old, new)
-    cluster_diff = runviews.version_differences(
-        runviews.worker_versions(old), runviews.worker_versions(new)
-    )
+    old = Run.load(run_id)
+    with EventView(quiet=as_json) as view:
+        new = old.rerun(provider, name, strict_versions=strict_versions, on_event=view)
+    report = new.rerun_report or {}
+    outcome = new.outcome
     if as_json:
         print_json(
             dict(
-                outcome.to_dict(), rerun_of=old["id"], reproduced=same,
-                client_version_differences=client_diff,
-                worker_version_differences=cluster_diff,
+                outcome.to_dict(), rerun_of=old.id, reproduced=report["reproduced"],
+                client_version_differences=report["client_version_differences"],
+                worker_version_differences=report["worker_version_differences"],
             )
         )  # fmt: skip
     else:
-        from scalecloud.cli.submit_cmds import show_outcome
-
-        show_outcome(outcome, new.get("cluster", {}).get("name", "-"), False)
-        for row in same:
+        show_outcome(outcome, (new.record.get("cluster") or {}).get("name", "-"), False)
+        for row in report["reproduced"]:
             mark = "[green]same[/]" if row["same"] else "[red]different[/]"
             out.print(
-                f"{row['metric']}: {mark} ({_text(row['before'])} in {old['id']}, "
+                f"{row['metric']}: {mark} ({_text(row['before'])} in {old.id}, "
                 f"{_text(row['after'])} now)"
             )
-        if not client_diff and not cluster_diff:
-            out.print(f"Package versions: the same as in run {old['id']}.")
-        for diff in cluster_diff:
+        if not report["client_version_differences"] and not report["worker_version_differences"]:
+            out.print(f"Package versions: the same as in run {old.id}.")
+        for diff in report["worker_version_differences"]:
             out.print(
                 f"[yellow]workers' {diff['package']}: {diff['now']} now, "
-                f"{diff['recorded']} in run {old['id']}[/]"
+                f"{diff['recorded']} in run {old.id}[/]"
             )
     if outcome.exit_code:
         raise typer.Exit(outcome.exit_code)
@@ -368,9 +310,11 @@ def export(
     from scalecloud.cli.render import err
     from scalecloud.workloads.records.views import environment_yml
 
+    from scalecloud.results import Run
+
     if format not in ("environment.yml", "conda"):
         raise ScalecloudError(f"unknown export format {format!r}", "use --format environment.yml")
-    text = environment_yml(_store().find(run_id))
+    text = environment_yml(Run.load(run_id).record)
     if output is None:
         typer.echo(text, nl=False)
         return
@@ -390,11 +334,10 @@ def remove(
     """
     from scalecloud.cli.render import out
 
-    store = _store()
-    records = [store.find(run_id) for run_id in run_ids]  # every id checked before deleting
-    for record in records:
-        store.remove(record["id"])
-        out.print(f"Removed run {record['id']}")
+    from scalecloud.results import remove as remove_runs
+
+    for removed in remove_runs(run_ids):
+        out.print(f"Removed run {removed}")
 
 
 def register(app: typer.Typer) -> None:

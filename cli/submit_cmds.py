@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import secrets
-import signal
 from typing import Annotated, Any
 
 import typer
 from scalecloud.cli import options as opt
-from scalecloud.infra.errors import ScalecloudError
 
 
 def show_outcome(outcome: Any, cluster: str, as_json: bool) -> None:
@@ -52,40 +48,22 @@ def submit(
 
       scalecloud submit my_experiment.py -- --epochs 3
     """
-    from scalecloud.workloads.runner import WorkloadRequest, prepare
-
-    prepared = prepare(WorkloadRequest(workload, tuple(settings or ()), seed, tuple(args or ())))
-    submit_prepared(prepared, name, as_json, strict_versions)
-
-
-def submit_prepared(
-    prepared: Any, name: str | None, as_json: bool, strict_versions: bool,
-    rerun_of: str | None = None, show: bool = True,
-) -> Any:  # fmt: skip
-    """Run ``prepared`` on an existing cluster; with ``show``, show the outcome and exit
-    with its code, else return it."""
     from scalecloud.cli.render import EventView
-    from scalecloud.infra.provider import reachable, resolve_cluster
-    from scalecloud.workloads.runner import execute
 
-    provider, cluster = resolve_cluster(name)
-    info = provider.status(cluster)
-    assert info is not None
-    # SIGTERM ends a submit like Ctrl-C, so that its run record is completed.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        with EventView(quiet=as_json) as view, reachable(provider, info) as info:
-            outcome = execute(
-                prepared, info, view, strict_versions=strict_versions, rerun_of=rerun_of
-            )
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    if not show:
-        return outcome
-    show_outcome(outcome, cluster, as_json)
-    if outcome.exit_code:
-        raise typer.Exit(outcome.exit_code)
-    return outcome
+    from scalecloud.cluster import Cluster
+    from scalecloud.session import prepare
+
+    prepared = prepare(workload, *(args or ()), seed=seed, settings=settings or ())
+    with EventView(quiet=as_json) as view, Cluster.attach(name, on_event=view) as cluster:
+        run = cluster.submit(prepared, strict_versions=strict_versions)
+    show_run(run, cluster.name, as_json)
+
+
+def show_run(run: Any, cluster: str, as_json: bool) -> None:
+    """Show how a run ended, and exit with its exit code."""
+    show_outcome(run.outcome, cluster, as_json)
+    if run.outcome.exit_code:
+        raise typer.Exit(run.outcome.exit_code)
 
 
 def run(
@@ -132,67 +110,25 @@ def run(
 
       scalecloud run my_experiment.py --adapt 1:4
     """
-    from scalecloud.cli.cloud_cmds import cloud_extra
-    from scalecloud.cli.cluster_cmds import build_spec
-    from scalecloud.workloads.runner import WorkloadRequest, prepare
+    from scalecloud.cli.cluster_cmds import cloud_options
+    from scalecloud.cli.render import EventView
 
-    prepared = prepare(WorkloadRequest(workload, tuple(settings or ()), seed, tuple(args or ())))
-    extra = cloud_extra(
-        provider, region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image, expose
-    )
-    spec = build_spec(
-        provider, name or f"run-{secrets.token_hex(3)}", workers, threads_per_worker,
-        memory_per_worker, adapt, idle_timeout, port, dashboard_port, owner_pid=os.getpid(),
-        **extra,
-    )  # fmt: skip
-    run_prepared(prepared, spec, as_json, strict_versions)
+    from scalecloud.cluster import Cluster, fresh_name
+    from scalecloud.session import prepare
 
-
-def run_prepared(
-    prepared: Any, spec: Any, as_json: bool, strict_versions: bool, rerun_of: str | None = None,
-    show: bool = True,
-) -> Any:  # fmt: skip
-    """Start a cluster from ``spec``, run ``prepared`` on it, tear it down whatever happens;
-    ``show`` as in :func:`submit_prepared`."""
-    from scalecloud.cli.render import EventView, err
-    from scalecloud.infra.provider import get_provider, reachable
-    from scalecloud.workloads.runner import execute
-
-    backend = get_provider(spec.provider)
-    if backend.status(spec.name) is not None:
-        raise ScalecloudError(
-            f"a cluster named {spec.name!r} already exists, and run would tear it down",
-            f"use: scalecloud submit {prepared.name} --name {spec.name}, or choose another --name",
-        )
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        with EventView(quiet=as_json) as view:
-            try:
-                info = backend.up(spec, view)
-                with reachable(backend, info) as info:
-                    outcome = execute(
-                        prepared, info, view, strict_versions=strict_versions, rerun_of=rerun_of
-                    )
-            finally:
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                signal.signal(signal.SIGTERM, signal.SIG_IGN)
-                if not as_json:
-                    err.print(f"[dim]→ tearing down {spec.name!r}[/]")
-                backend.down(spec.name, view)
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, previous)
-    if not show:
-        return outcome
-    show_outcome(outcome, spec.name, as_json)
-    if outcome.exit_code:
-        raise typer.Exit(outcome.exit_code)
-    return outcome
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    del signum, frame  # Unused.
-    raise KeyboardInterrupt
+    prepared = prepare(workload, *(args or ()), seed=seed, settings=settings or ())
+    with EventView(quiet=as_json) as view:
+        cluster = Cluster(
+            provider, name or fresh_name(), workers=workers,
+            threads_per_worker=threads_per_worker, memory_per_worker=memory_per_worker,
+            adapt=adapt, idle_timeout=idle_timeout, port=port, dashboard_port=dashboard_port,
+            keep=False, reuse=False, on_event=view,
+            **cloud_options(region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image,
+                            expose),
+        )  # fmt: skip
+        with cluster:
+            run = cluster.submit(prepared, strict_versions=strict_versions)
+    show_run(run, cluster.name, as_json)
 
 
 def workloads(as_json: opt.JsonOpt = False) -> None:

@@ -19,6 +19,7 @@ from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
 from scalecloud.infra.kube.preflight import cli_json, has_env
 from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
+from scalecloud.infra.registry import ProviderDescriptor
 
 AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 AUTOSCALER_CHART = "cluster-autoscaler"
@@ -261,3 +262,20 @@ class AwsProvider(PulumiProvider):
                 return None
             found += [r["ResourceARN"] for r in reply.get("ResourceTagMappingList", [])]
         return found
+
+
+PROVIDER = ProviderDescriptor(
+    name="aws",
+    summary="EKS on AWS, with a managed node group scaled by the Cluster Autoscaler",
+    driver=AwsProvider,
+    down_summary="its stack held nothing after destroy and is removed",
+    options=frozenset({"region", "zone", "machine_type", "min_nodes", "max_nodes", "spot", "gpu", "image", "expose"}),
+    kubernetes=True,
+    program=program,
+    defaults={"region": "us-east-1", "zone": "", "machine_type": "m6i.xlarge",
+              "gpu_type": "nvidia-t4", "gpu_machine_type": "g4dn.xlarge"},
+    extra="aws",
+    modules=("pulumi", "pulumi_kubernetes", "pulumi_aws"),
+    plan_properties=("cidrBlock", "availabilityZone", "instanceTypes", "capacityType", "amiType",
+                     "scalingConfig", "policyArn"),
+)  # fmt: skip

@@ -18,6 +18,7 @@ from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
 from scalecloud.infra.kube.preflight import cli_json, has_env
 from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec
+from scalecloud.infra.registry import ProviderDescriptor
 
 SYSTEM_VM_SIZE = "Standard_D2s_v5"
 SYSTEM_ASSIGNED: Any = {"type": "SystemAssigned"}  # the cluster's managed identity
@@ -137,3 +138,22 @@ class AzureProvider(PulumiProvider):
         if group is True:
             found.append(f"resource group scalecloud-{spec.name}")
         return found
+
+
+PROVIDER = ProviderDescriptor(
+    name="azure",
+    summary="AKS on Azure, with a system pool and an autoscaling user pool",
+    driver=AzureProvider,
+    down_summary="its stack held nothing after destroy and is removed",
+    options=frozenset({"region", "zone", "machine_type", "min_nodes", "max_nodes", "spot", "gpu", "image", "expose"}),
+    kubernetes=True,
+    program=program,
+    defaults={"region": "eastus", "zone": "", "machine_type": "Standard_D4s_v5",
+              "gpu_type": "nvidia-t4", "gpu_machine_type": "Standard_NC4as_T4_v3"},
+    extra="azure",
+    modules=("pulumi", "pulumi_kubernetes", "pulumi_azure_native"),
+    spot_tolerations=({"key": "kubernetes.azure.com/scalesetpriority", "operator": "Exists",
+                       "effect": "NoSchedule"},),
+    plan_properties=("location", "vmSize", "enableAutoScaling", "minCount", "maxCount",
+                     "scaleSetPriority", "mode", "count"),
+)  # fmt: skip

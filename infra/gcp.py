@@ -15,6 +15,7 @@ from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
 from scalecloud.infra.kube.preflight import cli_json
 from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
+from scalecloud.infra.registry import ProviderDescriptor
 
 
 def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
@@ -158,3 +159,20 @@ class GcpProvider(PulumiProvider):
                 return None
             found += [f"{what} {item.get('name', '?')}" for item in items]
         return found
+
+
+PROVIDER = ProviderDescriptor(
+    name="gcp",
+    summary="GKE on Google Cloud, with an autoscaling worker node pool",
+    driver=GcpProvider,
+    down_summary="its stack held nothing after destroy and is removed",
+    options=frozenset({"region", "zone", "machine_type", "min_nodes", "max_nodes", "spot", "gpu", "image", "expose"}),
+    kubernetes=True,
+    program=program,
+    defaults={"region": "us-central1", "zone": "{region}-a", "machine_type": "e2-standard-4",
+              "gpu_type": "nvidia-tesla-t4", "gpu_machine_type": "n1-standard-4"},
+    extra="gcp",
+    modules=("pulumi", "pulumi_kubernetes", "pulumi_gcp"),
+    plan_properties=("location", "machineType", "autoscaling", "spot", "guestAccelerators",
+                     "deletionProtection", "removeDefaultNodePool"),
+)  # fmt: skip

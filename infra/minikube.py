@@ -14,6 +14,7 @@ from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn
 from scalecloud.infra.kube.driver import PulumiProvider
 from scalecloud.infra.kube.spec import KubeSpec
+from scalecloud.infra.registry import ProviderDescriptor
 
 CONTEXT = "minikube"
 
@@ -66,3 +67,17 @@ class MinikubeProvider(PulumiProvider):
         except Exception:  # minikube stopped or unreachable: cannot tell
             return None
         return [f"namespace {spec.namespace}"] if spec.namespace in names else []
+
+
+PROVIDER = ProviderDescriptor(
+    name="minikube",
+    summary="Dask on your own minikube (started if stopped, stopped again on down)",
+    driver=MinikubeProvider,
+    down_summary="its stack held nothing after destroy and is removed",
+    options=frozenset({"min_nodes", "max_nodes", "image", "expose"}),
+    kubernetes=True,
+    program=program,
+    extra="kubernetes",
+    modules=("pulumi", "pulumi_kubernetes"),
+    labels_nodes=False,
+)  # fmt: skip

@@ -1,21 +1,33 @@
-"""The seam between the CLI and the clouds: the Provider protocol, ClusterInfo, events, registry.
+"""The seam between the library and the clouds: the Provider protocol and what it returns.
 
-Adding a provider is one module that defines a class satisfying :class:`Provider`,
-one line in :data:`PROVIDERS`, and one test file.
+A provider is one module (``infra/local/``, ``infra/minikube.py``, ``infra/gcp.py``, ...)
+exporting one :class:`~scalecloud.infra.registry.ProviderDescriptor`; the registry lists
+them. Everything outside ``infra/`` reaches a cluster only through this protocol.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any, ClassVar, Protocol
 
-from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import EventFn
 from scalecloud.infra.spec import ClusterSpec
+
+
+class ClusterState(StrEnum):
+    """Every state a cluster of any provider can be in (``status`` shows the value)."""
+
+    CREATING = "creating"  # its stack is being created (Kubernetes providers)
+    RUNNING = "running"  # the scheduler answers
+    UNRESPONSIVE = "unresponsive"  # local: the supervisor lives, the scheduler does not answer
+    UNREACHABLE = "unreachable"  # Kubernetes: the cluster's API cannot be reached
+    IDLE_STOPPED = "idle-stopped"  # Kubernetes: the idle timeout removed the Dask pods
+    DESTROYING = "destroying"  # a down is under way or was interrupted
+    LEFTOVERS = "leftovers"  # destroyed, but the cloud still reports something labelled
+    DEAD = "dead"  # local: its processes are gone, its record remains
 
 
 @dataclass(frozen=True)
@@ -29,13 +41,15 @@ class WorkerInfo:
 class ClusterInfo:
     """What a client needs to use a cluster, and what ``status`` shows.
 
-    ``state`` is ``running``, ``starting`` or ``dead`` (its processes are gone but
-    its record remains; ``down`` cleans it up).
+    ``rows`` are provider-specific facts worth showing (nodes, image, cost) as
+    ``(label, text)``; ``details`` the same facts as data, for ``--json``.
+    ``same_environment`` is true where the workers run in this very Python environment
+    (so they can import the client's scalecloud code without it being sent).
     """
 
     name: str
     provider: str
-    state: str
+    state: ClusterState
     scheduler_address: str
     dashboard_url: str | None
     spec: ClusterSpec
@@ -45,10 +59,12 @@ class ClusterInfo:
     idle_timeout: float | None = None
     hourly_cost: float | None = 0.0
     details: dict[str, Any] = field(default_factory=dict)
+    rows: tuple[tuple[str, str], ...] = ()
+    same_environment: bool = False
 
     @property
     def running(self) -> bool:
-        return self.state == "running"
+        return self.state == ClusterState.RUNNING
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -58,6 +74,8 @@ class ClusterInfo:
         data["worker_count"] = len(self.workers)
         data["threads"] = sum(w.nthreads for w in self.workers)
         data["memory"] = sum(w.memory_limit for w in self.workers)
+        data["state"] = str(self.state)
+        del data["rows"], data["same_environment"]
         return data
 
 
@@ -77,6 +95,9 @@ class Provider(Protocol):
       (``adapt``), exactly one of them, and returns once the change is applied.
     - ``down`` stops everything the cluster consists of, verifies that nothing of it
       is left, and removes its record. Repeating it is harmless.
+    - ``connect`` is a context manager yielding ``info`` with addresses this machine can
+      dial (a port-forward on Kubernetes, held open while the block runs; the same info
+      where the scheduler is reachable as it is). Every call opens its own.
     """
 
     name: ClassVar[str]
@@ -89,79 +110,4 @@ class Provider(Protocol):
 
     def down(self, name: str, on_event: EventFn) -> None: ...
 
-
-# name -> "module:Class"; modules import only when the provider is used.
-PROVIDERS: dict[str, str] = {
-    "local": "scalecloud.infra.local.driver:LocalProvider",
-    "minikube": "scalecloud.infra.minikube:MinikubeProvider",
-    "gcp": "scalecloud.infra.gcp:GcpProvider",
-    "aws": "scalecloud.infra.aws:AwsProvider",
-    "azure": "scalecloud.infra.azure:AzureProvider",
-}
-
-
-@contextmanager
-def reachable(provider: Provider, info: ClusterInfo) -> Iterator[ClusterInfo]:
-    """``info`` with addresses this machine can connect to, for as long as the block runs.
-
-    Providers whose scheduler is not directly reachable (Kubernetes: a ClusterIP Service)
-    have a ``connect`` context manager that opens port-forwards; the others need nothing.
-    """
-    connect = getattr(provider, "connect", None)
-    if connect is None:
-        yield info
-        return
-    with connect(info) as local:
-        yield local
-
-
-def provider_names() -> list[str]:
-    return list(PROVIDERS)
-
-
-def check_provider(name: str) -> str:
-    """``name`` if it is a known provider, else the error that lists them."""
-    if name not in PROVIDERS:
-        raise ScalecloudError(
-            f"unknown provider {name!r}",
-            f"choose one of: {', '.join(PROVIDERS)} (e.g. --provider local)",
-        )
-    return name
-
-
-def get_provider(name: str) -> Provider:
-    """The provider called ``name``, imported on first use."""
-    module_name, class_name = PROVIDERS[check_provider(name)].split(":")
-    provider: Provider = getattr(importlib.import_module(module_name), class_name)()
-    return provider
-
-
-def resolve_cluster(name: str | None, store: Any = None) -> tuple[Provider, str]:
-    """The provider and name of an existing cluster.
-
-    With no name: the only cluster there is, else the one called ``default``.
-    """
-    from scalecloud.infra.spec import DEFAULT_NAME
-    from scalecloud.infra.state import StateStore
-
-    store = store or StateStore()
-    names = store.names()
-    if name is None:
-        if not names:
-            raise ScalecloudError("no cluster is running", "start one with: scalecloud up")
-        if len(names) == 1:
-            name = names[0]
-        elif DEFAULT_NAME in names:
-            name = DEFAULT_NAME
-        else:
-            raise ScalecloudError(
-                f"several clusters are running: {', '.join(names)}",
-                f"choose one with --name, e.g. --name {names[0]}",
-            )
-    record = store.get(name)
-    if record is None:
-        others = f"; running: {', '.join(names)}" if names else ""
-        raise ScalecloudError(
-            f"no cluster named {name!r}{others}", f"start it with: scalecloud up --name {name}"
-        )
-    return get_provider(record.get("provider", "local")), name
+    def connect(self, info: ClusterInfo) -> AbstractContextManager[ClusterInfo]: ...

@@ -243,7 +243,7 @@ def _run_builtin(
     start = time.perf_counter()
     with _connect(cluster, on_event) as client:
         check_versions(client, on_event, recorder, strict)
-        if shipping.needs_shipping(cluster.provider):
+        if shipping.needs_shipping(cluster.same_environment):
             on_event(Event("step", "sending scalecloud's workload code to the workers"))
             shipping.ship_code(client)
         monitor = ProgressMonitor(client, on_event)

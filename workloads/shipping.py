@@ -77,10 +77,11 @@ def ship_code(client: Any) -> str:
     return filename
 
 
-def needs_shipping(provider: str) -> bool:
-    """Whether a cluster's workers may lack the client's scalecloud: all but local ones,
-    unless ``SCALECLOUD_SHIP_CODE`` says otherwise (``1`` or ``0``)."""
+def needs_shipping(same_environment: bool) -> bool:
+    """Whether a cluster's workers may lack the client's scalecloud: all but those running
+    in this very environment (local clusters), unless ``SCALECLOUD_SHIP_CODE`` says
+    otherwise (``1`` or ``0``)."""
     forced = os.environ.get("SCALECLOUD_SHIP_CODE")
     if forced in ("0", "1"):
         return forced == "1"
-    return provider != "local"
+    return not same_environment

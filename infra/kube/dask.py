@@ -88,11 +88,10 @@ def tolerations_of(spec: KubeSpec) -> list[dict[str, str]]:
     found = []
     if spec.gpu_count:
         found.append({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
-    if spec.spot and spec.provider == "azure":
-        found.append(
-            {"key": "kubernetes.azure.com/scalesetpriority", "operator": "Exists",
-             "effect": "NoSchedule"}
-        )  # fmt: skip
+    if spec.spot:
+        from scalecloud.infra.registry import descriptor
+
+        found.extend(dict(taint) for taint in descriptor(spec.provider).spot_tolerations)
     return found
 
 

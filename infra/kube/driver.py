@@ -14,20 +14,18 @@ cluster; the program itself comes from :data:`scalecloud.infra.plan.PROGRAMS`.
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn
 from scalecloud.infra.kube.preflight import find_pulumi_cli
 from scalecloud.infra.kube.spec import KubeSpec, kube_spec, require_extra
-from scalecloud.infra.provider import ClusterInfo, WorkerInfo
+from scalecloud.infra.kube.stack import StackBackend, engine_events, last_line
+from scalecloud.infra.provider import ClusterInfo, ClusterState, WorkerInfo
 from scalecloud.infra.spec import ClusterSpec
 from scalecloud.infra.state import StateStore
 
@@ -47,6 +45,7 @@ class PulumiProvider:
         self.store = store or StateStore()
         # A PulumiCommand (tests pass one that records arguments); None: the CLI on PATH.
         self.pulumi_command = pulumi_command
+        self.stacks = StackBackend(self.store, pulumi_command)
 
     # -- what each provider module says ----------------------------------------------
 
@@ -84,9 +83,12 @@ class PulumiProvider:
 
     def up(self, spec: ClusterSpec, on_event: EventFn) -> ClusterInfo:
         existing = self.status(spec.name)
-        if existing is not None and existing.state == "running":
+        if existing is not None and existing.state == ClusterState.RUNNING:
             return existing
-        if existing is not None and existing.state in ("destroying", "leftovers"):
+        if existing is not None and existing.state in (
+            ClusterState.DESTROYING,
+            ClusterState.LEFTOVERS,
+        ):
             raise ScalecloudError(
                 f"cluster {spec.name!r} is being torn down",
                 f"finish that first: scalecloud down --name {spec.name}",
@@ -114,20 +116,20 @@ class PulumiProvider:
         with self.store.lock():
             self.store.put(spec.name, record)  # down finds a half-made cluster by it
         on_event(Event("step", f"creating stack {spec.name!r} ({self.name}); this takes minutes"))
-        stack = self._stack(kspec)
+        stack = self.stacks.stack(kspec, self.stack_env(kspec))
         try:
             result = stack.up(
-                on_event=_engine_events(on_event), color="never", refresh=existing is not None
+                on_event=engine_events(on_event), color="never", refresh=existing is not None
             )
         except Exception as exc:
             raise ScalecloudError(
-                f"pulumi up of {spec.name!r} failed: {_last_line(exc)}",
+                f"pulumi up of {spec.name!r} failed: {last_line(exc)}",
                 f"what was created is recorded; remove it with: scalecloud down --name {spec.name}",
             ) from exc
         outputs = {k: v.value for k, v in result.outputs.items()}
         kubeconfig = outputs.pop("kubeconfig", None)
         if kubeconfig:
-            self._write_private(self._kubeconfig_path(spec.name), kubeconfig)
+            self.stacks.write_private(self.stacks.kubeconfig_path(spec.name), kubeconfig)
         record.update(state="running", outputs=outputs)
         with self.store.lock():
             self.store.put(spec.name, record)
@@ -145,14 +147,15 @@ class PulumiProvider:
         kspec = KubeSpec.from_dict(record["kube"])
         cost = estimate(kspec)
         where = f"{kspec.namespace}/{kspec.scheduler_service}"
-        state = record.get("state", "creating")
-        live = self._live(name, kspec) if state == "running" and live_check else None
+        state = ClusterState(record.get("state", ClusterState.CREATING))
+        running = state == ClusterState.RUNNING and live_check
+        live = self._live(name, kspec) if running else None
         workers: tuple[WorkerInfo, ...] = ()
-        if state == "running" and live_check:
+        if running:
             if live is None:
-                state = "unreachable"
+                state = ClusterState.UNREACHABLE
             elif not live["dask_cluster"]:
-                state = "idle-stopped"  # the operator removed it; nodes still cost money
+                state = ClusterState.IDLE_STOPPED  # the operator removed it; nodes still cost
             memory = kspec.memory_per_worker or 0
             workers = tuple(
                 WorkerInfo(w["name"], kspec.threads_per_worker, memory)
@@ -177,8 +180,9 @@ class PulumiProvider:
                 "hourly_cost_range": [cost["hourly_min"], cost["hourly_max"]],
                 "namespace": kspec.namespace, "stack": name,
                 "live_nodes": live["nodes"] if live else None,
-                "kubeconfig": str(self._kubeconfig_path(name)),
+                "kubeconfig": str(self.stacks.kubeconfig_path(name)),
             },
+            rows=_rows(kspec, cost),
         )  # fmt: skip
 
     def scale(self, name: str, workers: int | None, adapt: tuple[int, int] | None) -> None:
@@ -192,10 +196,10 @@ class PulumiProvider:
         kspec = kspec.with_(max_nodes=max(kspec.max_nodes, kspec.min_nodes))
         self.preflight(kspec)
         try:
-            self._stack(kspec).up(color="never")
+            self.stacks.stack(kspec, self.stack_env(kspec)).up(color="never")
         except Exception as exc:
             raise ScalecloudError(
-                f"scaling {name!r} failed: {_last_line(exc)}", "see: scalecloud status"
+                f"scaling {name!r} failed: {last_line(exc)}", "see: scalecloud status"
             ) from exc
         record["kube"] = kspec.to_dict()
         with self.store.lock():
@@ -203,7 +207,7 @@ class PulumiProvider:
 
     def down(self, name: str, on_event: EventFn) -> None:
         record = self.store.get(name)
-        if record is None and not self._stack_exists(name):
+        if record is None and not self.stacks.exists(name):
             return
         if self.pulumi_command is None:
             find_pulumi_cli()
@@ -213,9 +217,9 @@ class PulumiProvider:
             record["state"] = "destroying"
             with self.store.lock():
                 self.store.put(name, record)
-        if self._stack_exists(name):
-            stack = self._stack(kspec)
-            events = _engine_events(on_event)
+        if self.stacks.exists(name):
+            stack = self.stacks.stack(kspec, self.stack_env(kspec))
+            events = engine_events(on_event)
             # A previous up or destroy killed half-way leaves a lock and pending operations.
             with suppress(Exception):
                 stack.cancel()
@@ -229,10 +233,10 @@ class PulumiProvider:
                 stack.destroy(on_event=events, color="never")
             except Exception as exc:
                 raise ScalecloudError(
-                    f"destroying {name!r} failed: {_last_line(exc)}",
+                    f"destroying {name!r} failed: {last_line(exc)}",
                     f"run scalecloud down --name {name} again; it resumes where this stopped",
                 ) from exc
-            left = self.leftovers(stack)
+            left = self.stacks.leftovers(stack)
             if left:
                 raise ScalecloudError(
                     f"after destroy, the stack of {name!r} still holds: {', '.join(left)}",
@@ -242,7 +246,7 @@ class PulumiProvider:
         self._check_cloud(name, kspec, record, on_event)
         if record is not None:
             self.release(record, on_event)
-        self._kubeconfig_path(name).unlink(missing_ok=True)
+        self.stacks.kubeconfig_path(name).unlink(missing_ok=True)
         with self.store.lock():
             self.store.remove(name)
         on_event(
@@ -292,7 +296,7 @@ class PulumiProvider:
         try:
             left = delete_dask_objects(self._kube_access(name), kspec)
         except Exception as exc:  # unreachable or already gone: destroy handles it
-            on_event(Event("info", f"could not reach the cluster ({_last_line(exc)}); destroying"))
+            on_event(Event("info", f"could not reach the cluster ({last_line(exc)}); destroying"))
             return
         if left:
             on_event(Event("warning", f"still there after 5 minutes: {', '.join(left)}"))
@@ -322,7 +326,7 @@ class PulumiProvider:
             service = Service.get(kspec.scheduler_service, namespace=kspec.namespace, api=api)
         except Exception as exc:
             raise ScalecloudError(
-                f"cannot reach the scheduler Service of {info.name!r}: {_last_line(exc)}",
+                f"cannot reach the scheduler Service of {info.name!r}: {last_line(exc)}",
                 f"check the cluster with: scalecloud status --name {info.name}",
             ) from exc
         from scalecloud.infra.kube.live import load_balancer_host
@@ -344,112 +348,17 @@ class PulumiProvider:
             )  # fmt: skip
 
     def _kube_access(self, name: str) -> dict[str, Any]:
-        path = self._kubeconfig_path(name)
+        path = self.stacks.kubeconfig_path(name)
         return {"kubeconfig": str(path)} if path.exists() else {}
 
-    # -- the stack -------------------------------------------------------------------
 
-    @property
-    def backend_dir(self) -> Path:
-        return self.store.home / "pulumi"
-
-    def _kubeconfig_path(self, name: str) -> Path:
-        return self.store.clusters_dir / f"{name}.kubeconfig"
-
-    @staticmethod
-    def _write_private(path: Path, text: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(path, 0o600)
-
-    def passphrase(self) -> str:
-        """The stack secrets' passphrase: generated once, readable by this user only."""
-        path = self.backend_dir / "passphrase"
-        if not path.exists():
-            self.backend_dir.mkdir(parents=True, exist_ok=True)
-            with suppress(FileExistsError):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(secrets.token_urlsafe(32))
-        return path.read_text().strip()
-
-    def _stack_exists(self, name: str) -> bool:
-        # Project-scoped layout (file backends made by Pulumi 3.61+), then the legacy one.
-        stacks = self.backend_dir / ".pulumi" / "stacks"
-        return any(
-            (folder / f"{name}{suffix}").exists()
-            for folder in (stacks / PROJECT, stacks)
-            for suffix in (".json", ".json.gz")
-        )
-
-    def _stack(self, spec: KubeSpec) -> Any:
-        from pulumi import automation as auto
-        from scalecloud.infra.kube.plan import program_of
-
-        program = program_of(spec.provider)
-        backend = f"file://{self.backend_dir}"
-        self.backend_dir.mkdir(parents=True, exist_ok=True)
-        env = {
-            "PULUMI_CONFIG_PASSPHRASE": self.passphrase(),
-            "PULUMI_BACKEND_URL": backend,
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            **self.stack_env(spec),
-        }
-        options = auto.LocalWorkspaceOptions(
-            env_vars=env,
-            secrets_provider="passphrase",
-            project_settings=auto.ProjectSettings(
-                name=PROJECT, runtime="python", backend=auto.ProjectBackend(url=backend)
-            ),
-            pulumi_command=self.pulumi_command,
-        )
-        return auto.create_or_select_stack(
-            stack_name=spec.name, project_name=PROJECT, program=lambda: program(spec), opts=options
-        )
-
-    @staticmethod
-    def leftovers(stack: Any) -> list[str]:
-        """What the stack's state still holds after destroy (providers aside)."""
-        deployment = stack.export_stack().deployment or {}
-        return [
-            f"{r.get('type')} {r.get('urn', '').split('::')[-1]}"
-            for r in deployment.get("resources") or []
-            if not r.get("type", "").startswith(("pulumi:pulumi:Stack", "pulumi:providers:"))
-        ]
-
-
-def _last_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[-1][:300] if lines else type(exc).__name__
-
-
-def _engine_events(on_event: EventFn) -> Any:
-    """Pulumi engine events as ``resources`` progress events (done of total seen so far)."""
-    seen: set[str] = set()
-    done: set[str] = set()
-
-    def handle(event: Any) -> None:
-        pre, out, failed = (
-            event.resource_pre_event,
-            event.res_outputs_event,
-            event.res_op_failed_event,
-        )
-        if pre is not None and not pre.metadata.type.startswith("pulumi:pulumi:Stack"):
-            seen.add(pre.metadata.urn)
-        elif out is not None:
-            done.add(out.metadata.urn)
-        elif failed is not None:
-            on_event(
-                Event(
-                    "warning",
-                    f"{failed.metadata.type} {failed.metadata.urn.split('::')[-1]} failed",
-                )
-            )
-            return
-        else:
-            return
-        on_event(Event("resources", data={"done": len(done & seen), "total": len(seen)}))
-
-    return handle
+def _rows(kspec: KubeSpec, cost: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """What ``status`` shows of a Kubernetes cluster beyond the Dask part."""
+    spot = " (spot)" if kspec.spot else ""
+    nodes = f"{kspec.min_nodes}-{kspec.max_nodes} × {kspec.machine_type or '-'}{spot}"
+    low, high = cost["hourly_min"], cost["hourly_max"]
+    return (
+        ("nodes", f"{nodes} in {kspec.region or '-'}"),
+        ("image", kspec.image or "official Dask image + pinned EXTRA_PIP_PACKAGES"),
+        ("cost", f"≈ {low:.2f}-{high:.2f} USD/hour (estimate, from scalecloud's price table)"),
+    )

@@ -37,7 +37,9 @@ def live_state(access: dict[str, Any], spec: KubeSpec) -> dict[str, Any]:
     right now (``load_balancer``: the exposed scheduler's address, once the cloud gave one)."""
     api = _api(access)
     nodes = list(api.get("nodes", label_selector={"scalecloud-cluster": spec.name}))
-    if spec.provider == "minikube" or not nodes:
+    from scalecloud.infra.registry import descriptor
+
+    if not descriptor(spec.provider).labels_nodes or not nodes:
         nodes = list(api.get("nodes"))
     workers = [
         {"name": pod.name, "phase": pod.status.get("phase", "?")}

@@ -9,23 +9,17 @@ hourly cost estimate; the tests assert on it.
 from __future__ import annotations
 
 import base64
-import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from scalecloud.infra.kube.spec import KubeSpec
 
-PROGRAMS: dict[str, str] = {
-    "gcp": "scalecloud.infra.gcp:program",
-    "aws": "scalecloud.infra.aws:program",
-    "azure": "scalecloud.infra.azure:program",
-    "minikube": "scalecloud.infra.minikube:program",
-}
-
 
 def program_of(provider: str) -> Any:
-    module, func = PROGRAMS[provider].split(":")
-    return getattr(importlib.import_module(module), func)
+    """The Pulumi program of a Kubernetes provider, from its descriptor."""
+    from scalecloud.infra.registry import descriptor
+
+    return descriptor(provider).program
 
 
 @dataclass
@@ -168,3 +162,75 @@ def declare(spec: KubeSpec, program: Any = None) -> list[Declared]:
     if not monitor.declared:
         raise RuntimeError("the program declared nothing: are the mocks in place?")
     return monitor.declared
+
+
+# Inputs shown for every provider's resources (Helm releases, namespaces, the Kubernetes
+# provider); each provider's descriptor adds its own (plan_properties).
+COMMON_PROPERTIES = ("version", "chart", "namespace", "context", "deleteUnreachable")
+
+
+def _property_rows(declared: Any, provider_properties: tuple[str, ...]) -> dict[str, Any]:
+    """The properties of a declared resource worth showing (never the kubeconfig)."""
+    inputs = declared.inputs
+    wanted = (*COMMON_PROPERTIES, *provider_properties)
+    rows = {key: inputs[key] for key in wanted if key in inputs}
+    if "nodeConfig" in inputs:
+        rows.update({k: v for k, v in inputs["nodeConfig"].items() if k in wanted})
+    if "agentPoolProfiles" in inputs:
+        rows["systemPool"] = [
+            {k: p.get(k) for k in ("name", "mode", "count", "vmSize")}
+            for p in inputs["agentPoolProfiles"]
+        ]
+    if declared.type.endswith(":DaskCluster"):
+        spec = inputs["spec"]
+        container = spec["worker"]["spec"]["containers"][0]
+        rows.update(
+            image=container["image"], replicas=spec["worker"]["replicas"],
+            idleTimeout=spec.get("idleTimeout"), service=spec["scheduler"]["service"]["type"],
+            extraPipPackages=next(
+                (e["value"] for e in container.get("env", []) if e["name"] == "EXTRA_PIP_PACKAGES"),
+                None,
+            ),
+        )  # fmt: skip
+    if declared.type.endswith(":DaskAutoscaler"):
+        rows.update(minimum=inputs["spec"]["minimum"], maximum=inputs["spec"]["maximum"])
+    if "metadata" in inputs and "labels" in inputs["metadata"]:
+        rows["labels"] = inputs["metadata"]["labels"]
+    for key in ("tags", "resourceLabels", "labels"):
+        if key in inputs:
+            rows[key] = inputs[key]
+    return _ints(rows)
+
+
+def _ints(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def plan_report(spec: KubeSpec) -> dict[str, Any]:
+    """Run the provider's program under mocks; the resources and the cost estimate."""
+    from scalecloud.infra.kube.prices import estimate
+    from scalecloud.infra.kube.spec import require_extra
+    from scalecloud.infra.registry import descriptor
+
+    require_extra(spec.provider)
+    declared = declare(spec)
+    properties = descriptor(spec.provider).plan_properties
+    names = {d.urn: d.name for d in declared}
+    types = {d.urn: d.type for d in declared}
+    resources = [
+        {
+            "type": d.type, "name": d.name,
+            "parent": {"type": types[d.parent], "name": names[d.parent]} if d.parent in names else None,
+            "depends_on": sorted(names[u] for u in d.dependencies if u in names),
+            "properties": _property_rows(d, properties),
+        }
+        for d in declared
+    ]  # fmt: skip
+    return {"provider": spec.provider, "name": spec.name, "spec": spec.to_dict(),
+            "resources": resources, "cost": estimate(spec)}  # fmt: skip

@@ -32,9 +32,10 @@ def node_price(provider: str, region: str, machine_type: str, spot: bool) -> flo
 def gpu_price(provider: str, region: str, gpu_type: str | None, spot: bool) -> float | None:
     """Per GPU per hour where the cloud bills GPUs apart (GCP N1); 0 where the machine type
     includes them (AWS, Azure, GCP G2)."""
-    if provider != "gcp" or not gpu_type:
+    billed_apart = price_table()["gpus"].get(provider)
+    if billed_apart is None or not gpu_type:
         return 0.0
-    entry = price_table()["gpus"]["gcp"].get(region, {}).get(gpu_type)
+    entry = billed_apart.get(region, {}).get(gpu_type)
     return None if entry is None else float(entry["spot" if spot else "on_demand"])
 
 
@@ -55,7 +56,7 @@ def estimate(spec: KubeSpec) -> dict[str, Any]:
             {"item": f"{fixed['machine_type']} (fixed)", "hourly": price,
              "count": [fixed["count"], fixed["count"]], "note": fixed["note"]}
         )  # fmt: skip
-    if spec.provider != "minikube":
+    if spec.machine_type:  # a node pool to pay for (minikube has none)
         price = node_price(spec.provider, spec.region, spec.machine_type, spec.spot)
         if price is None:
             notes.append(

@@ -11,53 +11,45 @@ from __future__ import annotations
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.kube.spec import KUBE_PROVIDERS, KubeSpec, kube_spec
-from scalecloud.infra.spec import (
-    DEFAULT_IDLE_TIMEOUT,
-    ClusterSpec,
-    parse_adapt,
-    parse_duration,
-    parse_size,
-)
+from scalecloud.infra.kube.spec import KubeSpec, kube_spec
+from scalecloud.infra.registry import PROVIDERS, build_spec, descriptor, kubernetes_providers
+from scalecloud.infra.spec import DEFAULT_IDLE_TIMEOUT
 
-# config key -> ClusterSpec.extra key (the cloud options).
+# config key -> the cluster option of the same meaning (registry.CLOUD_OPTIONS).
 EXTRA_KEYS = {
     "region": "region", "zone": "zone", "machineType": "machine_type", "minNodes": "min_nodes",
-    "maxNodes": "max_nodes", "spot": "spot", "gpu": "gpu", "image": "image", "expose": "expose_cidr",
+    "maxNodes": "max_nodes", "spot": "spot", "gpu": "gpu", "image": "image", "expose": "expose",
 }  # fmt: skip
 
 
 def spec_from_config(config: Any, stack: str) -> KubeSpec:
     """The KubeSpec of a ``pulumi.Config("scalecloud")``; the cluster name defaults to the stack's."""
     provider = config.require("provider")
-    if provider not in KUBE_PROVIDERS:
+    if provider not in PROVIDERS or not descriptor(provider).kubernetes:
         raise ScalecloudError(
             f"scalecloud:provider is {provider!r}",
-            f"set one of {', '.join(KUBE_PROVIDERS)}: pulumi config set scalecloud:provider gcp",
+            f"set one of {', '.join(kubernetes_providers())}: "
+            "pulumi config set scalecloud:provider gcp",
         )
-    adapt = config.get("adapt")
-    memory = config.get("memoryPerWorker")
-    idle = config.get("idleTimeout")
     extra: dict[str, Any] = {}
-    for key, target in EXTRA_KEYS.items():
+    for key, option in EXTRA_KEYS.items():
         value: Any = (
             config.get_int(key) if key in ("minNodes", "maxNodes")
             else config.get_bool(key) if key == "spot"
             else config.get(key)
         )  # fmt: skip
         if value is not None and value != "" and not (key == "maxNodes" and value == 0):
-            extra[target] = value  # unset, empty or maxNodes 0: the CLI's default
-    spec = ClusterSpec(
-        provider=provider,
-        name=config.get("name") or stack,
-        workers=config.get_int("workers") if config.get_int("workers") is not None else 2,
+            extra[option] = value  # unset, empty or maxNodes 0: the CLI's default
+    workers = config.get_int("workers")
+    spec = build_spec(
+        provider,
+        config.get("name") or stack,
+        workers=workers if workers is not None else 2,
         threads_per_worker=config.get_int("threadsPerWorker") or 1,
-        memory_per_worker=parse_size(memory, what="scalecloud:memoryPerWorker") if memory else None,
-        adapt=parse_adapt(adapt) if adapt else None,
-        idle_timeout=(
-            parse_duration(idle, what="scalecloud:idleTimeout") if idle else DEFAULT_IDLE_TIMEOUT
-        ),
-        extra=extra,
+        memory_per_worker=config.get("memoryPerWorker") or None,
+        adapt=config.get("adapt") or None,
+        idle_timeout=config.get("idleTimeout") or DEFAULT_IDLE_TIMEOUT,
+        **extra,
     )
     return kube_spec(spec)
 

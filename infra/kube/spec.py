@@ -17,28 +17,7 @@ from typing import Any
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.spec import ClusterSpec
 
-KUBE_PROVIDERS: tuple[str, ...] = ("gcp", "aws", "azure", "minikube")
 LABEL = "scalecloud-cluster"
-
-# (region, zone, machine type, GPU type when --gpu gives only a count) per cloud.
-DEFAULTS: dict[str, dict[str, str]] = {
-    "gcp": {"region": "us-central1", "zone": "us-central1-a", "machine_type": "e2-standard-4",
-            "gpu_type": "nvidia-tesla-t4", "gpu_machine_type": "n1-standard-4"},
-    "aws": {"region": "us-east-1", "zone": "", "machine_type": "m6i.xlarge",
-            "gpu_type": "nvidia-t4", "gpu_machine_type": "g4dn.xlarge"},
-    "azure": {"region": "eastus", "zone": "", "machine_type": "Standard_D4s_v5",
-              "gpu_type": "nvidia-t4", "gpu_machine_type": "Standard_NC4as_T4_v3"},
-    "minikube": {"region": "", "zone": "", "machine_type": "", "gpu_type": "",
-                 "gpu_machine_type": ""},
-}  # fmt: skip
-
-# pip extra and the modules it brings, per provider.
-EXTRAS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "gcp": ("gcp", ("pulumi", "pulumi_kubernetes", "pulumi_gcp")),
-    "aws": ("aws", ("pulumi", "pulumi_kubernetes", "pulumi_aws")),
-    "azure": ("azure", ("pulumi", "pulumi_kubernetes", "pulumi_azure_native")),
-    "minikube": ("kubernetes", ("pulumi", "pulumi_kubernetes")),
-}
 
 _GPU_RE = re.compile(r"^(?:([a-z0-9][-a-z0-9_.]*):)?(\d+)$", re.IGNORECASE)
 _GPU_TYPE_RE = re.compile(r"^(?=.*\d)[a-z][-a-z0-9_.]*$", re.IGNORECASE)  # types carry a digit
@@ -46,12 +25,15 @@ _GPU_TYPE_RE = re.compile(r"^(?=.*\d)[a-z][-a-z0-9_.]*$", re.IGNORECASE)  # type
 
 def require_extra(provider: str) -> None:
     """Fail with the pip command when the SDKs of ``provider`` are not installed."""
-    extra, modules = EXTRAS[provider]
-    missing = [m for m in (*modules, "dask_kubernetes") if importlib.util.find_spec(m) is None]
+    from scalecloud.infra.registry import descriptor
+
+    found = descriptor(provider)
+    needed = (*found.modules, "dask_kubernetes")
+    missing = [m for m in needed if importlib.util.find_spec(m) is None]
     if missing:
         raise ScalecloudError(
             f"the {provider} provider needs {', '.join(missing)}, which is not installed",
-            f'install it with: pip install "scalecloud[{extra}]"',
+            f'install it with: pip install "scalecloud[{found.extra}]"',
         )
 
 
@@ -103,10 +85,12 @@ class KubeSpec:
     labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.provider not in KUBE_PROVIDERS:
+        from scalecloud.infra.registry import descriptor, kubernetes_providers
+
+        if not descriptor(self.provider).kubernetes:
             raise ScalecloudError(
                 f"{self.provider!r} is not a Kubernetes provider",
-                f"choose one of: {', '.join(KUBE_PROVIDERS)}",
+                f"choose one of: {', '.join(kubernetes_providers())}",
             )
         if not 0 <= self.min_nodes <= self.max_nodes or self.max_nodes < 1:
             raise ScalecloudError(
@@ -117,8 +101,12 @@ class KubeSpec:
             raise ScalecloudError(
                 f"invalid worker range {self.workers_min}:{self.workers_max}", "e.g. --adapt 1:4"
             )
-        if self.spot and self.provider == "minikube":
-            raise ScalecloudError("--spot applies to clouds only", "leave --spot out for minikube")
+        for option, used in (("spot", self.spot), ("gpu", self.gpu_count)):
+            if used and option not in descriptor(self.provider).options:
+                raise ScalecloudError(
+                    f"--{option} applies to clouds only",
+                    f"leave --{option} out for {self.provider}",
+                )
         labels = {LABEL: self.name, **self.labels}
         object.__setattr__(self, "labels", labels)
 
@@ -153,26 +141,24 @@ def kube_spec(spec: ClusterSpec) -> KubeSpec:
     Defaults: the cloud's region and machine type (a GPU machine type when a GPU is asked
     for), nodes 1..max(workers, 1) unless ``--min-nodes``/``--max-nodes`` say otherwise.
     """
+    from scalecloud.infra.registry import descriptor
+
     extra = spec.extra
-    defaults = DEFAULTS[spec.provider]
+    defaults = descriptor(spec.provider).defaults
     gpu_type, gpu_count = parse_gpu(extra.get("gpu"))
     if gpu_count and not gpu_type:
-        gpu_type = defaults["gpu_type"] or None
-    if gpu_count and spec.provider == "minikube":
-        raise ScalecloudError("--gpu applies to clouds only", "leave --gpu out for minikube")
+        gpu_type = defaults.get("gpu_type") or None
     low, high = spec.adapt if spec.adapt else (spec.workers, spec.workers)
     machine = extra.get("machine_type") or (
-        defaults["gpu_machine_type"] if gpu_count else defaults["machine_type"]
+        defaults.get("gpu_machine_type", "") if gpu_count else defaults.get("machine_type", "")
     )
     min_nodes = extra.get("min_nodes")
     max_nodes = extra.get("max_nodes")
     min_nodes = 1 if min_nodes is None else int(min_nodes)
     if max_nodes is None:
         max_nodes = max(min_nodes, math.ceil(high / max(1, gpu_count or 1)), 1)
-    region = extra.get("region") or defaults["region"]
-    zone = extra.get("zone") or (defaults["zone"] if region == defaults["region"] else "")
-    if spec.provider == "gcp" and not zone:
-        zone = f"{region}-a"
+    region = extra.get("region") or defaults.get("region", "")
+    zone = extra.get("zone") or defaults.get("zone", "").format(region=region)
     return KubeSpec(
         provider=spec.provider,
         name=spec.name,

@@ -17,13 +17,14 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn
-from scalecloud.infra.provider import ClusterInfo, WorkerInfo
+from scalecloud.infra.provider import ClusterInfo, ClusterState, WorkerInfo
 from scalecloud.infra.spec import ClusterSpec
 from scalecloud.infra.state import StateStore, read_json
 
@@ -106,12 +107,12 @@ class LocalProvider:
 
     def up(self, spec: ClusterSpec, on_event: EventFn) -> ClusterInfo:
         existing = self.status(spec.name)
-        if existing is not None and existing.state != "dead":
+        if existing is not None and existing.state != ClusterState.DEAD:
             return existing
         self._check_ports(spec)
         with self._name_lock(spec.name):
             existing = self.status(spec.name)
-            if existing is not None and existing.state != "dead":
+            if existing is not None and existing.state != ClusterState.DEAD:
                 return existing
             if existing is not None:
                 on_event(Event("info", f"removing the dead cluster record of {spec.name!r}"))
@@ -122,13 +123,13 @@ class LocalProvider:
         record = self.store.get(name)
         if record is None:
             return None
-        state = "running" if _supervisor_alive(record) else "dead"
+        state = ClusterState.RUNNING if _supervisor_alive(record) else ClusterState.DEAD
         live: dict[str, Any] = {}
-        if state == "running":
+        if state == ClusterState.RUNNING:
             try:
                 live = call_scheduler(record["scheduler_address"], "scalecloud_info")
             except Exception:  # an unreachable scheduler is a state to show, not a crash
-                state = "unresponsive"
+                state = ClusterState.UNRESPONSIVE
         return self._info(record, state, live)
 
     def scale(self, name: str, workers: int | None, adapt: tuple[int, int] | None) -> None:
@@ -178,6 +179,11 @@ class LocalProvider:
             if current is None or current.get("pid") == record.get("pid"):
                 self.store.remove(name)
         on_event(Event("info", f"no process of {name!r} is left"))
+
+    @contextmanager
+    def connect(self, info: ClusterInfo) -> Iterator[ClusterInfo]:
+        """The scheduler listens on 127.0.0.1 already: nothing to open."""
+        yield info
 
     # -- helpers --------------------------------------------------------------------
 
@@ -278,7 +284,9 @@ class LocalProvider:
             "the machine may be overloaded; try fewer workers",
         )
 
-    def _info(self, record: dict[str, Any], state: str, live: dict[str, Any]) -> ClusterInfo:
+    def _info(
+        self, record: dict[str, Any], state: ClusterState, live: dict[str, Any]
+    ) -> ClusterInfo:
         spec = ClusterSpec.from_dict(record["spec"])
         workers = tuple(
             WorkerInfo(w["address"], int(w["nthreads"]), int(w["memory_limit"] or 0))
@@ -302,4 +310,6 @@ class LocalProvider:
                 "log": record.get("log"),
                 "idle_since": live.get("idle_since"),
             },
+            rows=(("supervisor", f"pid {record['pid']}, log {record.get('log')}"),),
+            same_environment=True,
         )

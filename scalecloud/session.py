@@ -1,0 +1,125 @@
+"""What every run goes through, from the CLI or from Python: the request checked before
+anything exists, signals that end a run cleanly, and where progress goes.
+
+Signals: while a run or an ``up`` is under way, SIGTERM ends it as Ctrl-C does (a
+KeyboardInterrupt), so that its record is completed as interrupted; while a cluster is
+torn down, SIGINT and SIGTERM are held off, so that teardown is never cut short.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.events import Event, EventFn, no_events
+from scalecloud.workloads.runner import PreparedRun, looks_like_script
+
+
+def prepare(
+    target: str,
+    *args: str,
+    seed: int | None = None,
+    settings: Sequence[str] = (),
+    **params: Any,
+) -> PreparedRun:
+    """A workload (or script) request, checked completely before any cluster is touched.
+
+    ``params`` are a built-in workload's parameters as values (``n_blocks=500``) or text
+    (``n_blocks="500"``); ``settings`` the same as ``key=value`` text, as ``--set`` gives
+    them. ``args`` go to a script.
+
+    Example::
+
+        run = scalecloud.prepare("kmeans", n_blocks=20, seed=0)
+    """
+    from scalecloud.workloads.runner import WorkloadRequest
+    from scalecloud.workloads.runner import prepare as check
+
+    if params and looks_like_script(target):
+        raise ScalecloudError(
+            "parameters apply to built-in workloads, not to scripts",
+            "pass arguments to the script instead: submit('script.py', '--epochs', '3')",
+        )
+    text = [*settings, *(f"{k}={v}" for k, v in params.items() if isinstance(v, str))]
+    prepared = check(WorkloadRequest(target, tuple(text), seed, tuple(args)))
+    typed = {k: v for k, v in params.items() if not isinstance(v, str)}
+    if not typed:
+        return prepared
+    assert prepared.workload is not None
+    values = dict(prepared.params)
+    for key, value in typed.items():
+        param = prepared.workload.param(key)
+        values[key] = param.from_record(list(value) if isinstance(value, tuple) else value)
+        if values[key] is not None:
+            param.check(values[key])
+    prepared.workload.check_ready(values)
+    return PreparedRun(
+        prepared.name, prepared.seed, values, workload=prepared.workload,
+        seed_given=prepared.seed_given,
+    )  # fmt: skip
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    del signum, frame  # Unused.
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt inside the block (main thread only: elsewhere
+    signals cannot be set, and the block runs as it is)."""
+    if not _main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """SIGINT and SIGTERM are ignored inside the block (teardown runs to its end)."""
+    if not _main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def event_sink(progress: bool = True, on_event: EventFn | None = None) -> EventFn:
+    """Where the API's progress goes: ``on_event`` when given; else, with ``progress``, a
+    live view in Jupyter or plain lines on stderr; else nowhere."""
+    if on_event is not None:
+        return on_event
+    if not progress:
+        return no_events
+    from scalecloud.display import in_notebook
+
+    if in_notebook():
+        from scalecloud.display import NotebookProgress
+
+        return NotebookProgress()
+    return _stderr_lines
+
+
+def _stderr_lines(event: Event) -> None:
+    """Steps, information and warnings as lines; task progress is left to the dashboard."""
+    if event.kind in ("progress", "resources", "workers") or not event.message:
+        return
+    prefix = "Warning: " if event.kind == "warning" else "→ "
+    sys.stderr.write(f"{prefix}{event.message}\n")
