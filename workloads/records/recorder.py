@@ -2,7 +2,9 @@
 
 A :class:`Recorder` writes the record (status ``running``) before anything runs, adds the
 cluster's package versions once connected, and completes it with the status, error,
-metrics, worker counts and artifacts however the run ends. Records never hold environment
+metrics, worker counts and artifacts however the run ends: used as a context manager
+around the run, it completes a record the run left unfinished from the exception that
+ended it. Records never hold environment
 variables, and every value is passed through :func:`redact` before it is stored.
 """
 
@@ -16,15 +18,15 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import Any
 
+from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn, no_events
 from scalecloud.infra.provider import ClusterInfo
 from scalecloud.infra.versions import Mismatch, VersionTable, client_versions, package_version
 from scalecloud.workloads.records.store import RunStore, new_run_id
-
-if TYPE_CHECKING:
-    from scalecloud.workloads.runner import PreparedRun, RunOutcome
+from scalecloud.workloads.request import PreparedRun, RunOutcome
 
 REDACTED = "***"
 _SECRET_KEY = re.compile(
@@ -175,7 +177,18 @@ def new_record(run: PreparedRun, cluster: ClusterInfo, rerun_of: str | None = No
 
 
 class Recorder:
-    """The record of one run in a :class:`RunStore`, from start to completion."""
+    """The record of one run in a :class:`RunStore`, from start to completion.
+
+    ::
+
+        with Recorder.start(run, cluster, rerun_of) as recorder:  # written: running
+            ...
+            recorder.complete(outcome, on_event)  # status and exit code of the outcome
+
+    Leaving the block by an exception completes a record not yet finished: ``interrupted``
+    (exit code 130) for KeyboardInterrupt, else ``failed`` with the error; the exception
+    propagates.
+    """
 
     def __init__(self, record: dict[str, Any], store: RunStore) -> None:
         self.record = record
@@ -192,6 +205,17 @@ class Recorder:
         store.insert(record)
         return cls(record, store)
 
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:  # fmt: skip
+        if exc is not None and not self.finished:
+            self.finish(*failure(exc))
+        return False
+
     @property
     def id(self) -> str:
         return str(self.record["id"])
@@ -205,6 +229,12 @@ class Recorder:
         if error:
             versions["error"] = error
         self.store.update(redact(self.record))
+
+    def complete(self, outcome: RunOutcome, on_event: EventFn = no_events) -> None:
+        """Complete the record from how the run ended; the outcome gets the record's id."""
+        outcome.run_id = self.id
+        error = None if outcome.exit_code == 0 else f"exit code {outcome.exit_code}"
+        self.finish(outcome.status, outcome.exit_code, error, outcome, on_event)
 
     def finish(
         self, status: str, exit_code: int | None, error: str | None = None,
@@ -230,6 +260,18 @@ class Recorder:
             on_event(Event("warning", f"could not write the artifacts of run {self.id}: {exc}"))
         self.store.update(redact(self.record))
         self.finished = True
+
+
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
+
+
+def failure(exc: BaseException) -> tuple[str, int, str]:
+    """``(status, exit code, error)`` of a run ended by ``exc``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", 130, INTERRUPTED
+    if isinstance(exc, ScalecloudError):
+        return "failed", exc.exit_code, exc.message
+    return "failed", 1, f"{type(exc).__name__}: {exc}"
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:

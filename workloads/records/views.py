@@ -10,7 +10,7 @@ from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.versions import client_versions
-from scalecloud.workloads.runner import PreparedRun
+from scalecloud.workloads.request import PreparedRun
 
 # Metrics too long to compare side by side; they stay in `runs show` and the artifacts.
 _BULKY = {"centers", "init_centers", "cv_results", "inertia_history", "pass_s"}
