@@ -10,7 +10,6 @@ variables, and every value is passed through :func:`redact` before it is stored.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import re
@@ -25,6 +24,7 @@ from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn, no_events
 from scalecloud.infra.provider import ClusterInfo
 from scalecloud.infra.versions import Mismatch, VersionTable, client_versions, package_version
+from scalecloud.workloads.records.artifacts import write_artifacts
 from scalecloud.workloads.records.store import RunStore, new_run_id
 from scalecloud.workloads.request import PreparedRun, RunOutcome
 
@@ -272,61 +272,3 @@ def failure(exc: BaseException) -> tuple[str, int, str]:
     if isinstance(exc, ScalecloudError):
         return "failed", exc.exit_code, exc.message
     return "failed", 1, f"{type(exc).__name__}: {exc}"
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _cell(v) for k, v in row.items()})
-
-
-def _cell(value: Any) -> Any:
-    return " ".join(map(str, value)) if isinstance(value, list | tuple) else value
-
-
-def _slug(title: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_") or "table"
-
-
-def write_artifacts(record: dict[str, Any], folder: Path) -> list[str]:
-    """Tables as CSV and plots as PNG for what the record holds; returns the file names."""
-    from scalecloud.workloads import plots
-
-    metrics = record.get("metrics") or {}
-    tables: dict[str, list[dict[str, Any]]] = {}
-    if record.get("worker_counts"):
-        tables["workers"] = [{"seconds": t, "workers": n} for t, n in record["worker_counts"]]
-    if "cluster_sizes" in metrics:
-        sizes = metrics["cluster_sizes"]
-        tables["cluster_sizes"] = [{"cluster": i, "rows": n} for i, n in enumerate(sizes)]
-    if metrics.get("inertia_history"):
-        passes = metrics.get("pass_s") or []
-        tables["inertia_history"] = [
-            {"iteration": i + 1, "inertia": v, "pass_s": passes[i] if i < len(passes) else None}
-            for i, v in enumerate(metrics["inertia_history"])
-        ]
-    if metrics.get("cv_results"):
-        tables["cv_results"] = metrics["cv_results"]
-    for title, rows in (record.get("tables") or {}).items():
-        if rows and _slug(title) not in tables:
-            tables[_slug(title)] = rows
-    if not tables:
-        return []
-    folder.mkdir(parents=True, exist_ok=True)
-    names = []
-    for name, rows in tables.items():
-        write_csv(folder / f"{name}.csv", rows)
-        names.append(f"{name}.csv")
-    if "cluster_sizes" in metrics:
-        names.append(plots.kmeans_plot(metrics, folder).name)
-    if metrics.get("cv_results"):
-        names.append(plots.gridsearch_plot(metrics, folder).name)
-    if record.get("worker_counts"):
-        end = record.get("run_s") or record.get("duration_s")
-        names.append(plots.workers_plot(record["worker_counts"], end, folder).name)
-    return names
