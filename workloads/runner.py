@@ -85,9 +85,8 @@ def execute(
     With ``record`` a run record is written before anything runs and completed however
     the run ends (the :class:`Recorder` around it). A version mismatch between the client
     and the cluster is a warning event, or with ``strict_versions`` an error before
-    anything runs.
-    A failure inside the workload raises; KeyboardInterrupt propagates after the script
-    (if any) is stopped.
+    anything runs. A failure inside the workload raises; KeyboardInterrupt propagates
+    after the script (if any) is stopped.
     """
     if not cluster.running:
         raise ScalecloudError(
