@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 from scalecloud.workloads import kmeans
-from scalecloud.workloads.kmeans import fast as fastkmeans
 from scalecloud.workloads.kmeans import lloyd as lloydkernel
+from scalecloud.workloads.kmeans import partitions
 from sklearn.cluster._k_means_lloyd import lloyd_iter_chunked_dense
 
 
@@ -153,21 +153,21 @@ def test_a_partition_pass_is_the_same_with_either_kernel(monkeypatch, kernel):
     if kernel == "sklearn":
         monkeypatch.setenv("SCALECLOUD_LLOYD_KERNEL", "sklearn")
     threads = 3 if kernel == "fused-3-threads" else 1
-    monkeypatch.setattr(fastkmeans._local, "threads", threads, raising=False)
+    monkeypatch.setattr(partitions._local, "threads", threads, raising=False)
     centers = kmeans.blob_centers(4, 6, 9)
-    part = fastkmeans.Partition(kmeans.BlockMaker(700, centers, 9), [0, 1, 2], keep=True)
+    part = partitions.Partition(kmeans.BlockMaker(700, centers, 9), [0, 1, 2], keep=True)
     # One float32 copy per thread, covering the rows in order.
     segments = [(a, b) for a, b, _ in part.segments or []]
     expected = [(i * 2100 // threads, (i + 1) * 2100 // threads) for i in range(threads)]
     assert segments == ([] if kernel == "sklearn" else expected)
     start = part.x[:4] + 0.2
-    first = fastkmeans.lloyd_pass(part, start, first=True)
+    first = partitions.lloyd_pass(part, start, first=True)
     ref_labels, ref_sums, ref_counts = sklearn_pass(part.x, start)
     assert np.array_equal(part.labels, ref_labels) and first["changed"] == part.n
     np.testing.assert_allclose(first["sums"], ref_sums, rtol=1e-12)
     assert np.array_equal(first["counts"], ref_counts)
     moved = first["sums"] / first["counts"][:, None]
-    second = fastkmeans.lloyd_pass(part, moved)
+    second = partitions.lloyd_pass(part, moved)
     ref_labels2, ref_sums2, _ = sklearn_pass(part.x, moved)
     assert second["changed"] == int((ref_labels != ref_labels2).sum())
     np.testing.assert_allclose(second["sums"], ref_sums2, rtol=1e-10)

@@ -12,13 +12,17 @@ from pathlib import Path
 
 import pytest
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.workloads import plots
+from scalecloud.workloads.kmeans import plots as kmeans_plots
+from scalecloud.workloads.records import artifacts
 from scalecloud.workloads.records import recorder as recording
 from scalecloud.workloads.records import store as records
 from scalecloud.workloads.records import views as runviews
+from scalecloud.workloads.search import plots as search_plots
 from scalecloud.workloads.search.gridsearch import WORKLOAD as GRID
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Every plot's size in pixels, by file name: each workload's own and the workers'.
+SIZES = {**artifacts.SIZES, **kmeans_plots.SIZES, **search_plots.SIZES}
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -165,10 +169,10 @@ def test_artifacts_are_csv_tables_and_pngs_of_the_expected_size(tmp_path: Path) 
         },
         worker_counts=[[0.0, 1], [1.5, 3], [4.0, 2]], duration_s=6.0,
     )  # fmt: skip
-    names = recording.write_artifacts(record, tmp_path / "k")
+    names = artifacts.write_artifacts(record, tmp_path / "k")
     assert set(names) >= {"kmeans.png", "workers.png", "cluster_sizes.csv", "inertia_history.csv"}
-    assert png_size(tmp_path / "k" / "kmeans.png") == plots.SIZES["kmeans.png"]
-    assert png_size(tmp_path / "k" / "workers.png") == plots.SIZES["workers.png"]
+    assert png_size(tmp_path / "k" / "kmeans.png") == SIZES["kmeans.png"]
+    assert png_size(tmp_path / "k" / "workers.png") == SIZES["workers.png"]
     rows = (tmp_path / "k" / "inertia_history.csv").read_text().splitlines()
     assert rows[0] == "iteration,inertia,pass_s" and rows[-1] == "3,12.5,0.1"
 
@@ -179,9 +183,9 @@ def test_artifacts_are_csv_tables_and_pngs_of_the_expected_size(tmp_path: Path) 
          "std_score": 0.05, "fit_time_s": 0.1},
     ]  # fmt: skip
     record = a_record(workload="gridsearch", metrics={"best_score": 0.9, "cv_results": cv})
-    names = recording.write_artifacts(record, tmp_path / "g")
+    names = artifacts.write_artifacts(record, tmp_path / "g")
     assert "gridsearch.png" in names and "cv_results.csv" in names
-    assert png_size(tmp_path / "g" / "gridsearch.png") == plots.SIZES["gridsearch.png"]
+    assert png_size(tmp_path / "g" / "gridsearch.png") == SIZES["gridsearch.png"]
     assert "matplotlib" not in json.dumps(names)
 
     # Any search's candidates plot, whatever its parameters (nnsearch: the hidden width).
@@ -190,10 +194,13 @@ def test_artifacts_are_csv_tables_and_pngs_of_the_expected_size(tmp_path: Path) 
         {"rank": 1, "width": 200, "mean_score": 0.98, "std_score": 0.01, "fit_time_s": 0.2},
     ]
     record = a_record(workload="nnsearch", metrics={"best_score": 0.98, "cv_results": cv})
-    names = recording.write_artifacts(record, tmp_path / "n")
+    names = artifacts.write_artifacts(record, tmp_path / "n")
     assert "gridsearch.png" in names and "cv_results.csv" in names
-    assert png_size(tmp_path / "n" / "gridsearch.png") == plots.SIZES["gridsearch.png"]
-    assert [plots._label(r) for r in sorted(cv, key=plots._order)] == ["width=100", "width=200"]
+    assert png_size(tmp_path / "n" / "gridsearch.png") == SIZES["gridsearch.png"]
+    assert [search_plots._label(r) for r in sorted(cv, key=search_plots._order)] == [
+        "width=100",
+        "width=200",
+    ]
 
 
 # --- views ----------------------------------------------------------------------------

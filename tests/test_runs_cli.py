@@ -7,11 +7,10 @@ import signal
 import time
 
 import pytest
-from scalecloud.workloads import plots
 from scalecloud.workloads.records.store import RunStore
 from test_cli_errors import assert_one_line_error
 from test_lifecycle import wait_for
-from test_records import png_size
+from test_records import SIZES, png_size
 
 KMEANS = ("n_blocks=3", "rows_per_block=1500", "n_features=4", "n_centers=3", "n_clusters=3")
 GRID = ("n_docs=240", "cv=3", "alphas=0.001,0.0001", "norms=l1,l2")
@@ -60,7 +59,7 @@ def test_a_kmeans_submit_is_recorded_completely(cluster, kmeans_run):
     assert record["git"] is None or len(record["git"]["commit"]) == 40
     folder = store_of(cluster).artifacts_dir(record["id"])
     for name in ("kmeans.png", "workers.png"):
-        assert png_size(folder / name) == plots.SIZES[name]
+        assert png_size(folder / name) == SIZES[name]
     assert (folder / "cluster_sizes.csv").read_text().startswith("cluster,rows")
 
 
@@ -70,7 +69,7 @@ def test_a_gridsearch_submit_records_the_search(cluster, grid_run):
     assert set(metrics["best_params"]) == {"clf__alpha", "tfidf__norm", "vect__ngram_range"}
     assert len(metrics["cv_results"]) == 8 and 0 < metrics["best_score"] <= 1
     folder = store_of(cluster).artifacts_dir(grid_run["id"])
-    assert png_size(folder / "gridsearch.png") == plots.SIZES["gridsearch.png"]
+    assert png_size(folder / "gridsearch.png") == SIZES["gridsearch.png"]
     lines = (folder / "cv_results.csv").read_text().splitlines()
     assert lines[0].startswith("rank,ngram_range,norm,alpha,mean_score,std_score")
     assert len(lines) == 9

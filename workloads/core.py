@@ -169,10 +169,13 @@ RunFn = Callable[..., WorkloadResult]
 
 @dataclass(frozen=True)
 class Workload:
-    """A built-in workload: its parameters and where its ``run`` function lives.
+    """A built-in workload: its parameters, where its ``run`` function lives, and how its
+    results are presented.
 
     ``run(client, params, seed, on_event) -> WorkloadResult`` imports what it needs
-    when called; nothing heavy loads with the registry.
+    when called; nothing heavy loads with the registry. The workload owns what its run
+    records show: the metrics a rerun must reproduce, a one-line headline, and the
+    function that writes its tables and plots.
     """
 
     name: str
@@ -183,6 +186,13 @@ class Workload:
     # "module:function" called with the resolved parameters before anything connects;
     # it raises ScalecloudError when something the run needs is missing (an extra).
     requires: str = ""
+    # Metrics a rerun with the same parameters and seed must reproduce.
+    reproduced: tuple[str, ...] = ()
+    # The result in a few words: a format string over the metrics, e.g. "inertia {inertia:.6g}".
+    headline: str = ""
+    # "module:function" called as fn(metrics, folder) -> file names: writes the workload's
+    # own CSV tables and PNG plots of a run's metrics into folder.
+    artifacts: str = ""
 
     def param(self, key: str) -> Param:
         for param in self.params:
@@ -208,10 +218,31 @@ class Workload:
     def check_ready(self, params: dict[str, Any]) -> None:
         """Fail early, before any cluster is touched, when the run cannot work here."""
         if self.requires:
-            module_name, func = self.requires.split(":")
-            getattr(importlib.import_module(module_name), func)(params)
+            _function(self.requires)(params)
 
     def load(self) -> RunFn:
-        module_name, func = self.target.split(":")
-        run: RunFn = getattr(importlib.import_module(module_name), func)
+        run: RunFn = _function(self.target)
         return run
+
+    def headline_of(self, metrics: dict[str, Any]) -> str | None:
+        """The headline filled in from ``metrics``; None without a headline or a metric
+        it needs."""
+        if not self.headline:
+            return None
+        try:
+            return self.headline.format_map(metrics)
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None
+
+    def write_artifacts(self, metrics: dict[str, Any], folder: Path) -> list[str]:
+        """The workload's own tables and plots of ``metrics`` in ``folder``; their names."""
+        if not self.artifacts:
+            return []
+        names: list[str] = _function(self.artifacts)(metrics, folder)
+        return names
+
+
+def _function(spec: str) -> Any:
+    """The function named ``module:function``, its module imported now."""
+    module_name, func = spec.split(":")
+    return getattr(importlib.import_module(module_name), func)

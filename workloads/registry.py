@@ -12,6 +12,11 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 
+def find_workload(name: str) -> Workload | None:
+    """The built-in workload called ``name``, or None."""
+    return WORKLOADS.get(name)
+
+
 def get_workload(name: str) -> Workload:
     try:
         return WORKLOADS[name]

@@ -12,75 +12,20 @@ import secrets
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn
 from scalecloud.infra.provider import ClusterInfo
-from scalecloud.workloads.core import Workload, WorkloadResult
+from scalecloud.workloads.records.recorder import Recorder
 from scalecloud.workloads.registry import get_workload
 
+# The request types live in request.py; importable from here too.
+from scalecloud.workloads.request import PreparedRun, RunOutcome, WorkloadRequest
+
 CONNECT_TIMEOUT_S = 15
-
-
-@dataclass(frozen=True)
-class WorkloadRequest:
-    """What the user asked to run: a workload name or a script path, its settings."""
-
-    target: str
-    settings: tuple[str, ...] = ()
-    seed: int | None = None
-    args: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PreparedRun:
-    """A validated request: the workload (or script), its resolved parameters and seed."""
-
-    name: str
-    seed: int
-    params: dict[str, Any]
-    workload: Workload | None = None
-    script: Path | None = None
-    args: tuple[str, ...] = ()
-    seed_given: bool = True
-
-
-@dataclass
-class RunOutcome:
-    """How a run ended; ``exit_code`` is the command's."""
-
-    name: str
-    seed: int
-    params: dict[str, Any]
-    status: str
-    exit_code: int
-    duration_s: float
-    result: WorkloadResult | None = None
-    worker_counts: list[tuple[float, int]] = field(default_factory=list)
-    run_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "workload": self.name,
-            "seed": self.seed,
-            "params": {k: _jsonable(v) for k, v in self.params.items()},
-            "status": self.status,
-            "exit_code": self.exit_code,
-            "duration_s": round(self.duration_s, 3),
-            "metrics": self.result.metrics if self.result else None,
-            "tables": self.result.tables if self.result else {},
-            "worker_counts": self.worker_counts,
-        }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 def looks_like_script(target: str) -> bool:
@@ -138,45 +83,29 @@ def execute(
     """Run a prepared workload or script on ``cluster``; returns how it ended.
 
     With ``record`` a run record is written before anything runs and completed however
-    the run ends (see ``recording``). A version mismatch between the client and the
-    cluster is a warning event, or with ``strict_versions`` an error before anything runs.
-    A failure inside the workload raises; KeyboardInterrupt propagates after the script
-    (if any) is stopped.
+    the run ends (the :class:`Recorder` around it). A version mismatch between the client
+    and the cluster is a warning event, or with ``strict_versions`` an error before
+    anything runs. A failure inside the workload raises; KeyboardInterrupt propagates
+    after the script (if any) is stopped.
     """
     if not cluster.running:
         raise ScalecloudError(
             f"cluster {cluster.name!r} is {cluster.state}",
             f"clean it up with: scalecloud down --name {cluster.name}; then scalecloud up",
         )
-    recorder = None
-    if record:
-        from scalecloud.workloads.records.recorder import Recorder
-
-        recorder = Recorder.start(run, cluster, rerun_of)
-        on_event(
-            Event("info", f"run {recorder.id} recorded (see: scalecloud runs show {recorder.id})")
-        )
-    try:
+    recording: AbstractContextManager[Recorder | None] = (
+        Recorder.start(run, cluster, rerun_of) if record else nullcontext()
+    )
+    with recording as recorder:
+        if recorder is not None:
+            shown = f"run {recorder.id} recorded (see: scalecloud runs show {recorder.id})"
+            on_event(Event("info", shown))
         if run.script is not None:
             outcome = _run_script(run, cluster, on_event, recorder, strict_versions)
         else:
             outcome = _run_builtin(run, cluster, on_event, recorder, strict_versions)
-    except KeyboardInterrupt:
-        if recorder is not None and not recorder.finished:
-            recorder.finish("interrupted", 130, "interrupted (Ctrl-C or SIGTERM)")
-        raise
-    except BaseException as exc:
-        if recorder is not None and not recorder.finished:
-            message = (
-                exc.message if isinstance(exc, ScalecloudError) else f"{type(exc).__name__}: {exc}"
-            )
-            code = exc.exit_code if isinstance(exc, ScalecloudError) else 1
-            recorder.finish("failed", code, message)
-        raise
-    if recorder is not None:
-        outcome.run_id = recorder.id
-        error = None if outcome.exit_code == 0 else f"exit code {outcome.exit_code}"
-        recorder.finish(outcome.status, outcome.exit_code, error, outcome, on_event)
+        if recorder is not None:
+            recorder.complete(outcome, on_event)
     return outcome
 
 
@@ -200,7 +129,9 @@ VERSION_HINT = (
 )
 
 
-def check_versions(client: Any, on_event: EventFn, recorder: Any, strict: bool) -> list[Any]:
+def check_versions(
+    client: Any, on_event: EventFn, recorder: Recorder | None, strict: bool
+) -> list[Any]:
     """Compare the client's package versions with the scheduler's and workers'
     (distributed's ``get_versions``): record them, warn about a difference in a package
     that matters, and with ``strict`` refuse to run (the record says so)."""
@@ -234,7 +165,11 @@ def check_versions(client: Any, on_event: EventFn, recorder: Any, strict: bool) 
 
 
 def _run_builtin(
-    run: PreparedRun, cluster: ClusterInfo, on_event: EventFn, recorder: Any, strict: bool
+    run: PreparedRun,
+    cluster: ClusterInfo,
+    on_event: EventFn,
+    recorder: Recorder | None,
+    strict: bool,
 ) -> RunOutcome:
     from scalecloud.workloads import shipping
     from scalecloud.workloads.progress import ProgressMonitor
@@ -256,7 +191,11 @@ def _run_builtin(
 
 
 def _run_script(
-    run: PreparedRun, cluster: ClusterInfo, on_event: EventFn, recorder: Any, strict: bool
+    run: PreparedRun,
+    cluster: ClusterInfo,
+    on_event: EventFn,
+    recorder: Recorder | None,
+    strict: bool,
 ) -> RunOutcome:
     from scalecloud.workloads.progress import ProgressMonitor
 

@@ -2,13 +2,14 @@
 
 A :class:`Recorder` writes the record (status ``running``) before anything runs, adds the
 cluster's package versions once connected, and completes it with the status, error,
-metrics, worker counts and artifacts however the run ends. Records never hold environment
+metrics, worker counts and artifacts however the run ends: used as a context manager
+around the run, it completes a record the run left unfinished from the exception that
+ended it. Records never hold environment
 variables, and every value is passed through :func:`redact` before it is stored.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import re
@@ -16,15 +17,16 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import Any
 
+from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn, no_events
 from scalecloud.infra.provider import ClusterInfo
 from scalecloud.infra.versions import Mismatch, VersionTable, client_versions, package_version
+from scalecloud.workloads.records.artifacts import write_artifacts
 from scalecloud.workloads.records.store import RunStore, new_run_id
-
-if TYPE_CHECKING:
-    from scalecloud.workloads.runner import PreparedRun, RunOutcome
+from scalecloud.workloads.request import PreparedRun, RunOutcome
 
 REDACTED = "***"
 _SECRET_KEY = re.compile(
@@ -175,7 +177,18 @@ def new_record(run: PreparedRun, cluster: ClusterInfo, rerun_of: str | None = No
 
 
 class Recorder:
-    """The record of one run in a :class:`RunStore`, from start to completion."""
+    """The record of one run in a :class:`RunStore`, from start to completion.
+
+    ::
+
+        with Recorder.start(run, cluster, rerun_of) as recorder:  # written: running
+            ...
+            recorder.complete(outcome, on_event)  # status and exit code of the outcome
+
+    Leaving the block by an exception completes a record not yet finished: ``interrupted``
+    (exit code 130) for KeyboardInterrupt, else ``failed`` with the error; the exception
+    propagates.
+    """
 
     def __init__(self, record: dict[str, Any], store: RunStore) -> None:
         self.record = record
@@ -192,6 +205,17 @@ class Recorder:
         store.insert(record)
         return cls(record, store)
 
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:  # fmt: skip
+        if exc is not None and not self.finished:
+            self.finish(*failure(exc))
+        return False
+
     @property
     def id(self) -> str:
         return str(self.record["id"])
@@ -205,6 +229,12 @@ class Recorder:
         if error:
             versions["error"] = error
         self.store.update(redact(self.record))
+
+    def complete(self, outcome: RunOutcome, on_event: EventFn = no_events) -> None:
+        """Complete the record from how the run ended; the outcome gets the record's id."""
+        outcome.run_id = self.id
+        error = None if outcome.exit_code == 0 else f"exit code {outcome.exit_code}"
+        self.finish(outcome.status, outcome.exit_code, error, outcome, on_event)
 
     def finish(
         self, status: str, exit_code: int | None, error: str | None = None,
@@ -232,59 +262,13 @@ class Recorder:
         self.finished = True
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: _cell(v) for k, v in row.items()})
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
 
 
-def _cell(value: Any) -> Any:
-    return " ".join(map(str, value)) if isinstance(value, list | tuple) else value
-
-
-def _slug(title: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_") or "table"
-
-
-def write_artifacts(record: dict[str, Any], folder: Path) -> list[str]:
-    """Tables as CSV and plots as PNG for what the record holds; returns the file names."""
-    from scalecloud.workloads import plots
-
-    metrics = record.get("metrics") or {}
-    tables: dict[str, list[dict[str, Any]]] = {}
-    if record.get("worker_counts"):
-        tables["workers"] = [{"seconds": t, "workers": n} for t, n in record["worker_counts"]]
-    if "cluster_sizes" in metrics:
-        sizes = metrics["cluster_sizes"]
-        tables["cluster_sizes"] = [{"cluster": i, "rows": n} for i, n in enumerate(sizes)]
-    if metrics.get("inertia_history"):
-        passes = metrics.get("pass_s") or []
-        tables["inertia_history"] = [
-            {"iteration": i + 1, "inertia": v, "pass_s": passes[i] if i < len(passes) else None}
-            for i, v in enumerate(metrics["inertia_history"])
-        ]
-    if metrics.get("cv_results"):
-        tables["cv_results"] = metrics["cv_results"]
-    for title, rows in (record.get("tables") or {}).items():
-        if rows and _slug(title) not in tables:
-            tables[_slug(title)] = rows
-    if not tables:
-        return []
-    folder.mkdir(parents=True, exist_ok=True)
-    names = []
-    for name, rows in tables.items():
-        write_csv(folder / f"{name}.csv", rows)
-        names.append(f"{name}.csv")
-    if "cluster_sizes" in metrics:
-        names.append(plots.kmeans_plot(metrics, folder).name)
-    if metrics.get("cv_results"):
-        names.append(plots.gridsearch_plot(metrics, folder).name)
-    if record.get("worker_counts"):
-        end = record.get("run_s") or record.get("duration_s")
-        names.append(plots.workers_plot(record["worker_counts"], end, folder).name)
-    return names
+def failure(exc: BaseException) -> tuple[str, int, str]:
+    """``(status, exit code, error)`` of a run ended by ``exc``."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", 130, INTERRUPTED
+    if isinstance(exc, ScalecloudError):
+        return "failed", exc.exit_code, exc.message
+    return "failed", 1, f"{type(exc).__name__}: {exc}"

@@ -1,32 +1,60 @@
-"""What is derived from run records: a rerun's request, side-by-side rows for compare,
-version differences, the reproduction check, and a conda environment file."""
+"""What is derived from run records: a run's status and result in a few words, a rerun's
+request, side-by-side rows for compare, version differences, the reproduction check, and a
+conda environment file.
+
+Nothing here knows a workload by name: what a workload's records show (its headline, the
+metrics a rerun must reproduce) is the workload's own (see ``Workload``)."""
 
 from __future__ import annotations
 
 import math
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.state import pid_alive
 from scalecloud.infra.versions import client_versions
-from scalecloud.workloads.runner import PreparedRun
+from scalecloud.workloads.core import Workload
+from scalecloud.workloads.registry import find_workload, get_workload
+from scalecloud.workloads.request import PreparedRun
 
-# Metrics too long to compare side by side; they stay in `runs show` and the artifacts.
-_BULKY = {"centers", "init_centers", "cv_results", "inertia_history", "pass_s"}
-# What a rerun must reproduce, by workload.
-REPRODUCED = {
-    "kmeans": ("inertia", "n_iter", "cluster_sizes"),
-    "gridsearch": ("best_score", "best_params"),
-}
 # distributions whose conda-forge package has another name
 CONDA_NAMES = {"msgpack": "msgpack-python"}
 
 
+def workload_of(record: dict[str, Any]) -> Workload | None:
+    """The built-in workload ``record`` ran; None for a script or an unknown name."""
+    if record.get("kind") == "script":
+        return None
+    return find_workload(str(record.get("workload") or ""))
+
+
+def status_of(record: dict[str, Any]) -> str:
+    """The stored status, or ``lost`` for a running record whose process is gone (when it
+    ran on this host)."""
+    here = record.get("host") == socket.gethostname()
+    if record["status"] == "running" and here and not pid_alive(record.get("pid")):
+        return "lost"
+    return str(record["status"])
+
+
+def key_metric(record: dict[str, Any]) -> str:
+    """The run's result in a few words: its workload's headline over its metrics, else its
+    exit code, else ``-``."""
+    workload = workload_of(record)
+    metrics = record.get("metrics") or {}
+    headline = workload.headline_of(metrics) if workload is not None and metrics else None
+    if headline is not None:
+        return headline
+    if record.get("exit_code") is not None:
+        return f"exit code {record['exit_code']}"
+    return "-"
+
+
 def prepare_rerun(record: dict[str, Any]) -> PreparedRun:
     """The same workload (or script), parameters and seed as ``record``, validated again."""
-    from scalecloud.workloads.registry import get_workload
-
     seed = int(record["seed"])
     if record.get("kind") == "script":
         script = record.get("script") or {}
@@ -93,8 +121,10 @@ def _same(a: Any, b: Any) -> bool:
 
 
 def reproduction(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]:
-    """The results a rerun must reproduce, side by side, each with ``same``."""
-    keys = REPRODUCED.get(old.get("workload", ""), ())
+    """The results a rerun must reproduce (the workload's ``reproduced`` metrics, a
+    script's exit code), side by side, each with ``same``."""
+    workload = workload_of(old)
+    keys = workload.reproduced if workload is not None else ()
     before, after = old.get("metrics") or {}, new.get("metrics") or {}
     rows = [
         {"metric": k, "before": before.get(k), "after": after.get(k)}
@@ -118,6 +148,13 @@ def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
         into[prefix] = value
 
 
+def _bulky(value: Any) -> bool:
+    """Whether a metric is a table or a matrix (a list of lists or of dicts, such as KMeans
+    centers or a search's candidates): too big to compare side by side; it stays in
+    ``runs show`` and the artifacts."""
+    return isinstance(value, list) and any(isinstance(v, list | dict) for v in value)
+
+
 def compare_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Parameters, metrics and context of several runs as rows ``{field, values, differs}``;
     package versions only where they differ."""
@@ -132,7 +169,7 @@ def compare_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         fields["workers"] = spec.get("adapt") or spec.get("workers")
         fields["threads_per_worker"] = spec.get("threads_per_worker")
         _flatten("params", record.get("params") or {}, fields)
-        metrics = {k: v for k, v in (record.get("metrics") or {}).items() if k not in _BULKY}
+        metrics = {k: v for k, v in (record.get("metrics") or {}).items() if not _bulky(v)}
         _flatten("metrics", metrics, fields)
         _flatten("versions", (record.get("versions") or {}).get("client") or {}, fields)
         fields["git.commit"] = (record.get("git") or {}).get("commit")

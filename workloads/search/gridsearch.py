@@ -14,6 +14,9 @@ WORKLOAD = Workload(
     summary="dask-ml grid search over the lecture's text pipeline (CountVectorizer, "
     "TfidfTransformer, SGDClassifier)",
     target="scalecloud.workloads.search.gridsearch:run",
+    reproduced=("best_score", "best_params"),
+    headline="best score {best_score:.4f}",
+    artifacts="scalecloud.workloads.search.plots:write",
     params=(
         Param("n_docs", "int", 2000, "documents in the synthetic corpus", minimum=10),
         Param("n_classes", "int", 2, "classes in the synthetic corpus", minimum=2),

@@ -29,6 +29,9 @@ WORKLOAD = Workload(
     "network (breast-cancer data)",
     target="scalecloud.workloads.search.nnsearch:run",
     requires="scalecloud.workloads.search.nnsearch:check",
+    reproduced=("best_width", "best_score", "test_accuracy"),
+    headline="best score {best_score:.4f}",
+    artifacts="scalecloud.workloads.search.plots:write",
     params=(
         Param("widths", "ints", (100, 200, 300), "hidden-layer widths searched", minimum=1),
         Param("epochs", "int", 30, "training epochs of every network", minimum=1),
