@@ -38,8 +38,10 @@ class NotebookProgress:
         self.bar: tuple[int, int, int] | None = None
         self.handle: Any = None
         self.shown = 0.0
+        self.cell: int | None = None
 
     def __call__(self, event: Event) -> None:
+        self._new_cell()
         if event.kind == "progress":
             data = event.data
             self.bar = (data["done"], max(data["total"], data["done"], 1), data["workers"])
@@ -72,6 +74,18 @@ class NotebookProgress:
         else:
             self.handle.update(view)
         self.shown = time.monotonic()
+
+    def _new_cell(self) -> None:
+        """A view per cell: events of a later cell start a view in that cell's output."""
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        count = getattr(shell, "execution_count", None)
+        if count != self.cell:
+            self.cell = count
+            self.handle = None
+            self.steps = []
+            self.bar = None
 
 
 def _table(rows: list[tuple[str, str]]) -> str:

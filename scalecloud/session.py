@@ -17,7 +17,8 @@ from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn, no_events
-from scalecloud.workloads.runner import PreparedRun, looks_like_script
+from scalecloud.workloads.request import PreparedRun
+from scalecloud.workloads.runner import looks_like_script
 
 
 def prepare(

@@ -7,10 +7,11 @@ import contextlib
 from pathlib import Path
 
 import pytest
-import scalecloud
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.local.driver import LocalProvider, session_processes
 from scalecloud.infra.state import StateStore
+
+import scalecloud
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ def test_a_run_agrees_with_the_cli_record(home, cli):
         comparison = scalecloud.compare([run.id, again.id])
         assert comparison.runs == (run.id, again.id)
         assert not next(r for r in comparison.rows if r["field"] == "metrics.inertia")["differs"]
-        rerun = run.rerun("api-run", progress=False)
+        rerun = run.rerun(name="api-run", progress=False)
         assert rerun.record["rerun_of"] == run.id
         assert all(row["same"] for row in rerun.rerun_report["reproduced"])
         html = run._repr_html_()

@@ -73,7 +73,7 @@ def test_no_import_cycle():
     def visit(node: str, path: list[str], done: set[str]) -> None:
         for nxt in edges[node]:
             if nxt in path:
-                cycles.append(path[path.index(nxt):] + [nxt])
+                cycles.append([*path[path.index(nxt) :], nxt])
             elif nxt not in done:
                 visit(nxt, [*path, nxt], done)
         done.add(node)

@@ -86,9 +86,11 @@ def test_kmeans_shows_progress_then_metrics_and_plots_inline(executed):
     assert record["status"] == "succeeded" and record["seed"] == 0
     assert record["id"] in html and "inertia" in html
     assert f"{record['metrics']['inertia']:.6g}" in html
-    assert html.count("data:image/png;base64,") == len(
-        [a for a in record["artifacts"] if a.endswith(".png")]
-    ) > 0
+    assert (
+        html.count("data:image/png;base64,")
+        == len([a for a in record["artifacts"] if a.endswith(".png")])
+        > 0
+    )
 
 
 def test_gridsearch_and_the_runs_frame(executed):

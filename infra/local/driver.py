@@ -92,7 +92,15 @@ def call_scheduler(address: str, op: str, timeout: float = RPC_TIMEOUT_S, **kwar
         async with rpc(address, timeout=timeout) as remote:
             return await asyncio.wait_for(getattr(remote, op)(**kwargs), timeout)
 
-    return asyncio.run(_call())
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop in this thread: the usual case
+        return asyncio.run(_call())
+    # This thread runs an event loop already (a Jupyter kernel): call from a thread of its own.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _call()).result()
 
 
 class LocalProvider:

@@ -5,8 +5,8 @@ returned; the rest belongs to the workload: its ``artifacts`` function writes it
 tables and plots of the metrics (see :class:`~scalecloud.workloads.core.Workload`).
 
 The helpers here (:func:`write_csv`, :func:`figure`, :func:`save`) are the workloads' too.
-matplotlib (Agg backend, no display needed) is imported only when a plot is drawn. Every
-plot has a fixed size in pixels, so files are comparable between runs.
+matplotlib (a bare Figure, no backend or display needed) is imported only when a plot is
+drawn. Every plot has a fixed size in pixels, so files are comparable between runs.
 """
 
 from __future__ import annotations
@@ -68,13 +68,11 @@ def _slug(title: str) -> str:
 
 def figure(size: tuple[int, int], ncols: int = 1) -> tuple[Any, Any]:
     """A matplotlib Figure of ``size`` pixels with ``ncols`` axes side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
     from matplotlib.figure import Figure
 
     width, height = size
-    # A bare Figure (not pyplot) keeps no global state between plots or threads.
+    # A bare Figure (not pyplot) keeps no global state between plots or threads, and
+    # saving it needs no backend: the user's own (Jupyter's inline one) is left alone.
     drawn = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
     axes = drawn.subplots(1, ncols)
     return drawn, axes
