@@ -264,6 +264,28 @@ class AwsProvider(PulumiProvider):
         return found
 
 
+# List prices per hour in USD (see infra/kube/prices.py for what they are and are not);
+# `plan` and `status` say their date.
+PRICES: dict[str, Any] = {
+    "as_of": "2026-11-01",
+    "control_plane": {"hourly": 0.1, "note": "EKS control plane, billed even with zero nodes"},
+    "nodes": {
+        "us-east-1": {
+            "m6i.large": {"on_demand": 0.096, "spot": 0.038},
+            "m6i.xlarge": {"on_demand": 0.192, "spot": 0.076},
+            "m6i.2xlarge": {"on_demand": 0.384, "spot": 0.152},
+            "c6i.xlarge": {"on_demand": 0.17, "spot": 0.068},
+            "g4dn.xlarge": {"on_demand": 0.526, "spot": 0.21},
+        },
+        "eu-west-1": {
+            "m6i.large": {"on_demand": 0.107, "spot": 0.042},
+            "m6i.xlarge": {"on_demand": 0.214, "spot": 0.084},
+            "m6i.2xlarge": {"on_demand": 0.428, "spot": 0.168},
+            "g4dn.xlarge": {"on_demand": 0.587, "spot": 0.23},
+        },
+    },
+}
+
 PROVIDER = ProviderDescriptor(
     name="aws",
     summary="EKS on AWS, with a managed node group scaled by the Cluster Autoscaler",
@@ -272,6 +294,7 @@ PROVIDER = ProviderDescriptor(
     options=frozenset({"region", "zone", "machine_type", "min_nodes", "max_nodes", "spot", "gpu", "image", "expose"}),
     kubernetes=True,
     program=program,
+    prices=PRICES,
     defaults={"region": "us-east-1", "zone": "", "machine_type": "m6i.xlarge",
               "gpu_type": "nvidia-t4", "gpu_machine_type": "g4dn.xlarge"},
     extra="aws",

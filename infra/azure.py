@@ -140,6 +140,32 @@ class AzureProvider(PulumiProvider):
         return found
 
 
+# List prices per hour in USD (see infra/kube/prices.py for what they are and are not);
+# `plan` and `status` say their date.
+PRICES: dict[str, Any] = {
+    "as_of": "2026-11-01",
+    "control_plane": {"hourly": 0.0, "note": "AKS Free tier control plane"},
+    "fixed_nodes": {
+        "machine_type": "Standard_D2s_v5",
+        "count": 1,
+        "note": "the AKS system pool (at least one node)",
+    },
+    "nodes": {
+        "eastus": {
+            "Standard_D2s_v5": {"on_demand": 0.096, "spot": 0.02},
+            "Standard_D4s_v5": {"on_demand": 0.192, "spot": 0.04},
+            "Standard_D8s_v5": {"on_demand": 0.384, "spot": 0.08},
+            "Standard_NC4as_T4_v3": {"on_demand": 0.526, "spot": 0.158},
+        },
+        "westeurope": {
+            "Standard_D2s_v5": {"on_demand": 0.115, "spot": 0.024},
+            "Standard_D4s_v5": {"on_demand": 0.23, "spot": 0.048},
+            "Standard_D8s_v5": {"on_demand": 0.46, "spot": 0.096},
+            "Standard_NC4as_T4_v3": {"on_demand": 0.631, "spot": 0.19},
+        },
+    },
+}
+
 PROVIDER = ProviderDescriptor(
     name="azure",
     summary="AKS on Azure, with a system pool and an autoscaling user pool",
@@ -148,6 +174,7 @@ PROVIDER = ProviderDescriptor(
     options=frozenset({"region", "zone", "machine_type", "min_nodes", "max_nodes", "spot", "gpu", "image", "expose"}),
     kubernetes=True,
     program=program,
+    prices=PRICES,
     defaults={"region": "eastus", "zone": "", "machine_type": "Standard_D4s_v5",
               "gpu_type": "nvidia-t4", "gpu_machine_type": "Standard_NC4as_T4_v3"},
     extra="azure",

@@ -161,6 +161,45 @@ class GcpProvider(PulumiProvider):
         return found
 
 
+# List prices per hour in USD (see infra/kube/prices.py for what they are and are not);
+# `plan` and `status` say their date.
+PRICES: dict[str, Any] = {
+    "as_of": "2026-11-01",
+    "control_plane": {
+        "hourly": 0.1,
+        "note": "GKE Standard cluster management fee (the monthly free-tier credit "
+        "covers one zonal cluster)",
+    },
+    "nodes": {
+        "us-central1": {
+            "e2-standard-2": {"on_demand": 0.067, "spot": 0.02},
+            "e2-standard-4": {"on_demand": 0.134, "spot": 0.04},
+            "e2-standard-8": {"on_demand": 0.268, "spot": 0.08},
+            "n2-standard-4": {"on_demand": 0.194, "spot": 0.047},
+            "n1-standard-4": {"on_demand": 0.19, "spot": 0.04},
+            "g2-standard-4": {"on_demand": 0.707, "spot": 0.224},
+        },
+        "europe-west1": {
+            "e2-standard-2": {"on_demand": 0.074, "spot": 0.022},
+            "e2-standard-4": {"on_demand": 0.147, "spot": 0.044},
+            "e2-standard-8": {"on_demand": 0.295, "spot": 0.088},
+            "n2-standard-4": {"on_demand": 0.214, "spot": 0.052},
+            "n1-standard-4": {"on_demand": 0.209, "spot": 0.044},
+        },
+    },
+    "gpus": {
+        "us-central1": {
+            "nvidia-tesla-t4": {"on_demand": 0.35, "spot": 0.14},
+            "nvidia-l4": {
+                "on_demand": 0.0,
+                "spot": 0.0,
+                "note": "included in the g2 machine price",
+            },
+        },
+        "europe-west1": {"nvidia-tesla-t4": {"on_demand": 0.35, "spot": 0.14}},
+    },
+}
+
 PROVIDER = ProviderDescriptor(
     name="gcp",
     summary="GKE on Google Cloud, with an autoscaling worker node pool",
@@ -169,6 +208,7 @@ PROVIDER = ProviderDescriptor(
     options=frozenset({"region", "zone", "machine_type", "min_nodes", "max_nodes", "spot", "gpu", "image", "expose"}),
     kubernetes=True,
     program=program,
+    prices=PRICES,
     defaults={"region": "us-central1", "zone": "{region}-a", "machine_type": "e2-standard-4",
               "gpu_type": "nvidia-tesla-t4", "gpu_machine_type": "n1-standard-4"},
     extra="gcp",

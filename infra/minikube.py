@@ -69,6 +69,13 @@ class MinikubeProvider(PulumiProvider):
         return [f"namespace {spec.namespace}"] if spec.namespace in names else []
 
 
+# List prices per hour in USD (see infra/kube/prices.py for what they are and are not);
+# `plan` and `status` say their date.
+PRICES: dict[str, Any] = {
+    "as_of": "2026-11-01",
+    "control_plane": {"hourly": 0.0, "note": "runs on this machine"},
+}
+
 PROVIDER = ProviderDescriptor(
     name="minikube",
     summary="Dask on your own minikube (started if stopped, stopped again on down)",
@@ -77,6 +84,7 @@ PROVIDER = ProviderDescriptor(
     options=frozenset({"min_nodes", "max_nodes", "image", "expose"}),
     kubernetes=True,
     program=program,
+    prices=PRICES,
     extra="kubernetes",
     modules=("pulumi", "pulumi_kubernetes"),
     labels_nodes=False,

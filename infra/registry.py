@@ -48,7 +48,7 @@ class ProviderDescriptor:
     ``options`` are the cloud options it accepts (keys of :data:`CLOUD_OPTIONS`).
     ``program`` (Kubernetes providers) declares the stack for a KubeSpec; ``defaults``
     give region, zone (``{region}`` is filled in), machine types and GPU type; ``extra``
-    is the pip extra bringing ``modules``. ``plan_properties`` are the resource inputs
+    is the pip extra bringing ``modules``; ``prices`` its dated list prices. ``plan_properties`` are the resource inputs
     that ``plan`` shows. ``down_summary`` says what ``down`` verified.
     """
 
@@ -65,6 +65,9 @@ class ProviderDescriptor:
     same_environment: bool = False
     labels_nodes: bool = True  # its worker nodes carry the scalecloud-cluster label
     spot_tolerations: tuple[Mapping[str, str], ...] = ()  # taints it puts on spot nodes
+    # Its list prices: as_of, control_plane, nodes (region -> machine type -> on_demand,
+    # spot), and where they apply fixed_nodes (always there) and gpus (billed apart).
+    prices: Mapping[str, Any] = field(default_factory=dict)
     plan_properties: tuple[str, ...] = ()
 
 

@@ -37,21 +37,24 @@ CONNECT_TIMEOUT_S = 15
 
 class Cluster(ClusterSession):
     """A Dask cluster on ``provider`` (``local``, ``minikube``, ``gcp``, ``aws``,
-    ``azure``), started on enter (or reused when one of that name runs) and, unless
-    ``keep``, torn down on exit, after an exception or a KeyboardInterrupt too.
+    ``azure``), started on enter, or reused when one of that name is running, and torn
+    down on exit, after an exception or a KeyboardInterrupt too, unless ``keep=True``.
 
-    ``keep``: None (default) tears down only a cluster this object started, leaving a
-    reused one running; True never tears down; False always does. ``reuse=False`` refuses
-    a name that is taken instead of reusing it. ``progress=False`` shows nothing;
-    ``on_event`` receives every :class:`~scalecloud.infra.events.Event` instead. The cloud
-    options (``region``, ``zone``, ``machine_type``, ``min_nodes``, ``max_nodes``,
-    ``spot``, ``gpu``, ``image``, ``expose``) are those of ``scalecloud up``. Every
-    option is checked when the object is made, before anything exists.
+    While it lives it holds the port-forwards to the scheduler (opened on first use).
+    ``reuse=False`` refuses a name that is taken instead of reusing that cluster.
+    ``progress=False`` shows nothing; ``on_event`` receives every
+    :class:`~scalecloud.infra.events.Event` instead. The cloud options (``region``,
+    ``zone``, ``machine_type``, ``min_nodes``, ``max_nodes``, ``spot``, ``gpu``, ``image``,
+    ``expose``) are those of ``scalecloud up``. Every option is checked when the object
+    is made, before anything exists. A cluster made here without ``keep`` also stops
+    when this process ends (local clusters watch it).
 
     Example::
 
         with scalecloud.Cluster(workers=2) as cluster:
             run = cluster.submit("kmeans", n_blocks=20, seed=0)
+
+        cluster = scalecloud.Cluster(name="exp-1", keep=True).start()   # for many cells
     """
 
     def __init__(
@@ -66,7 +69,7 @@ class Cluster(ClusterSession):
         idle_timeout: str | float | None = "1h",
         port: int = 0,
         dashboard_port: int = 0,
-        keep: bool | None = None,
+        keep: bool = False,
         reuse: bool = True,
         progress: bool = True,
         on_event: EventFn | None = None,

@@ -26,7 +26,7 @@ class ClusterSession:
     """A cluster held by this process; see :class:`scalecloud.Cluster` for the contract."""
 
     def _setup(
-        self, spec: ClusterSpec, provider: Provider, keep: bool | None, reuse: bool,
+        self, spec: ClusterSpec, provider: Provider, keep: bool, reuse: bool,
         events: EventFn,
     ) -> None:  # fmt: skip
         self.spec = spec
@@ -43,7 +43,7 @@ class ClusterSession:
 
     @classmethod
     def from_spec(
-        cls, spec: ClusterSpec, *, keep: bool | None = None, reuse: bool = True,
+        cls, spec: ClusterSpec, *, keep: bool = False, reuse: bool = True,
         progress: bool = True, on_event: EventFn | None = None,
     ) -> Self:  # fmt: skip
         """A cluster for a spec already built (``registry.build_spec`` or ``respec``)."""
@@ -106,7 +106,7 @@ class ClusterSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.keep or (self.keep is None and not self._started):
+        if self.keep:
             self.close()
             return
         self.down()

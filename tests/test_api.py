@@ -35,13 +35,14 @@ def test_cluster_tears_down_after_an_exception(home, error):
     assert session_processes(pid) == []
 
 
-def test_a_reused_cluster_is_kept_and_keep_false_tears_it_down(home, cli):
+def test_a_cluster_is_reused_by_name_and_kept_only_with_keep(home, cli):
     cli("up", "--name", "shared", "--workers", "1", check=True)
+    pid = int(cli("status", "--name", "shared", "--json", check=True).json()["details"]["pid"])
+    with scalecloud.Cluster(name="shared", workers=1, keep=True, progress=False) as cluster:
+        assert not cluster.started and supervisor_pid(cluster) == pid  # reused, as it was
+    assert StateStore().names() == ["shared"] and session_processes(pid)
     with scalecloud.Cluster(name="shared", workers=1, progress=False) as cluster:
-        assert not cluster.started  # found running: left as it was
-    assert StateStore().names() == ["shared"]
-    with scalecloud.Cluster(name="shared", workers=1, keep=False, progress=False) as cluster:
-        pid = supervisor_pid(cluster)
+        assert supervisor_pid(cluster) == pid
     assert StateStore().names() == [] and session_processes(pid) == []
 
 

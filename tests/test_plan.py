@@ -50,7 +50,7 @@ def test_plan_json_per_provider(cli, provider):
         assert pool["properties"][key] == value
     assert "kubeconfig" not in result.out  # secrets never printed
     cost = report["cost"]
-    assert cost["as_of"] == price_table()["as_of"] and cost["currency"] == "USD"
+    assert cost["as_of"] == price_table(provider)["as_of"] and cost["currency"] == "USD"
     assert cost == estimate(kube_spec(ClusterSpec(provider=provider, name="p1", adapt=(1, 4))))
     if provider == "minikube":
         assert cost["hourly_min"] == cost["hourly_max"] == 0
@@ -63,8 +63,8 @@ def test_plan_cost_arithmetic_and_unknown_machine_types():
         ClusterSpec(provider="gcp", name="c", adapt=(0, 6), extra={"min_nodes": 0, "max_nodes": 3})
     )
     cost = estimate(spec)
-    node = price_table()["nodes"]["gcp"]["us-central1"]["e2-standard-4"]["on_demand"]
-    plane = price_table()["control_plane"]["gcp"]["hourly"]
+    node = price_table("gcp")["nodes"]["us-central1"]["e2-standard-4"]["on_demand"]
+    plane = price_table("gcp")["control_plane"]["hourly"]
     assert cost["hourly_min"] == pytest.approx(plane)
     assert cost["hourly_max"] == pytest.approx(plane + 3 * node)
     spot = estimate(spec.with_(spot=True))
@@ -72,11 +72,11 @@ def test_plan_cost_arithmetic_and_unknown_machine_types():
     gpu = estimate(
         spec.with_(machine_type="n1-standard-4", gpu_type="nvidia-tesla-t4", gpu_count=2)
     )
-    n1 = price_table()["nodes"]["gcp"]["us-central1"]["n1-standard-4"]["on_demand"]
-    t4 = price_table()["gpus"]["gcp"]["us-central1"]["nvidia-tesla-t4"]["on_demand"]
+    n1 = price_table("gcp")["nodes"]["us-central1"]["n1-standard-4"]["on_demand"]
+    t4 = price_table("gcp")["gpus"]["us-central1"]["nvidia-tesla-t4"]["on_demand"]
     assert gpu["hourly_max"] == pytest.approx(plane + 3 * (n1 + 2 * t4))
     azure = estimate(kube_spec(ClusterSpec(provider="azure", name="c", extra={"min_nodes": 0})))
-    system = price_table()["nodes"]["azure"]["eastus"]["Standard_D2s_v5"]["on_demand"]
+    system = price_table("azure")["nodes"]["eastus"]["Standard_D2s_v5"]["on_demand"]
     assert azure["hourly_min"] == pytest.approx(system)  # the system pool never scales to 0
     unknown = estimate(spec.with_(machine_type="z9-huge"))
     assert not unknown["complete"] and "no price for z9-huge in us-central1" in unknown["notes"][0]

@@ -1,4 +1,4 @@
-"""Hourly cost estimates from the dated price table shipped with the package (prices.json).
+"""Hourly cost estimates from the dated list prices in each provider's descriptor.
 
 Pure: a :class:`~scalecloud.infra.kube.KubeSpec` in, a dict out. The range runs from the
 node pool at its minimum to its maximum; the control plane fee and fixed nodes (the AKS
@@ -8,31 +8,34 @@ and left out of the sums rather than guessed.
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from importlib.resources import files
+from collections.abc import Mapping
 from typing import Any
 
 from scalecloud.infra.kube.spec import KubeSpec
 
+CURRENCY = "USD"
+SOURCE = (
+    "Public on-demand list prices per hour (Linux), rounded; spot prices are typical recent "
+    "values and move daily. An estimate, not a quote: check the cloud's own calculator."
+)
 
-@cache
-def price_table() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        files("scalecloud.infra.kube").joinpath("prices.json").read_text()
-    )
-    return data
+
+def price_table(provider: str) -> Mapping[str, Any]:
+    """The list prices of ``provider``, from its descriptor."""
+    from scalecloud.infra.registry import descriptor
+
+    return descriptor(provider).prices
 
 
 def node_price(provider: str, region: str, machine_type: str, spot: bool) -> float | None:
-    entry = price_table()["nodes"].get(provider, {}).get(region, {}).get(machine_type)
+    entry = price_table(provider).get("nodes", {}).get(region, {}).get(machine_type)
     return None if entry is None else float(entry["spot" if spot else "on_demand"])
 
 
 def gpu_price(provider: str, region: str, gpu_type: str | None, spot: bool) -> float | None:
     """Per GPU per hour where the cloud bills GPUs apart (GCP N1); 0 where the machine type
     includes them (AWS, Azure, GCP G2)."""
-    billed_apart = price_table()["gpus"].get(provider)
+    billed_apart = price_table(provider).get("gpus")
     if billed_apart is None or not gpu_type:
         return 0.0
     entry = billed_apart.get(region, {}).get(gpu_type)
@@ -41,13 +44,13 @@ def gpu_price(provider: str, region: str, gpu_type: str | None, spot: bool) -> f
 
 def estimate(spec: KubeSpec) -> dict[str, Any]:
     """``{hourly_min, hourly_max, lines, notes, as_of, currency}`` for ``spec``."""
-    table = price_table()
-    plane = table["control_plane"][spec.provider]
+    table = price_table(spec.provider)
+    plane = table["control_plane"]
     lines: list[dict[str, Any]] = [
         {"item": "control plane", "hourly": plane["hourly"], "count": [1, 1], "note": plane["note"]}
     ]
     notes: list[str] = []
-    fixed = table["fixed_nodes"].get(spec.provider)
+    fixed = table.get("fixed_nodes")
     if fixed:
         price = node_price(spec.provider, spec.region, fixed["machine_type"], False)
         if price is None:
@@ -77,10 +80,10 @@ def estimate(spec: KubeSpec) -> dict[str, Any]:
     return {
         "hourly_min": round(low, 4),
         "hourly_max": round(high, 4),
-        "currency": table["currency"],
+        "currency": CURRENCY,
         "as_of": table["as_of"],
         "complete": not notes,
         "lines": lines,
         "notes": notes,
-        "source": table["source"],
+        "source": SOURCE,
     }
