@@ -89,7 +89,7 @@ def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
     credentials = azure.containerservice.list_managed_cluster_user_credentials_output(
         resource_group_name=group.name, resource_name=cluster.name
     )
-    kubeconfig = credentials.kubeconfigs[0].value.apply(
+    kubeconfig: Any = credentials.kubeconfigs[0].value.apply(
         lambda encoded: base64.b64decode(encoded).decode()
     )
     component.register_outputs({"cluster": cluster.name, "node_pool": pool.name})

@@ -20,7 +20,7 @@ from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import EventFn
 from scalecloud.infra.provider import ClusterInfo
 from scalecloud.infra.registry import build_spec, get_provider, resolve_cluster
-from scalecloud.lifecycle import ClusterSession, fresh_name
+from scalecloud.lifecycle import ClusterSession, fresh_name, not_running
 from scalecloud.results import Run
 from scalecloud.session import event_sink, prepare
 
@@ -99,6 +99,8 @@ class Cluster(ClusterSession):
         from scalecloud.workloads.runner import quiet_dask_logs
 
         quiet_dask_logs()
+        if not self.info.running:
+            raise not_running(self.info)
         address = self.reachable().scheduler_address
         try:
             with Client(address, timeout=CONNECT_TIMEOUT_S) as client:

@@ -146,17 +146,15 @@ class ClusterSession:
         """What ``down`` verified for this provider."""
         return descriptor(self._provider.name).down_summary
 
-    def reachable(self) -> ClusterInfo:
+    def reachable(self, *, running: bool = True) -> ClusterInfo:
         """The cluster's info with addresses this machine can dial, opening the
-        port-forwards on first use and holding them until :meth:`close`."""
+        port-forwards on first use and holding them until :meth:`close`; with
+        ``running``, an error when the cluster is not running."""
         if self._reachable is None:
             info = self.info
-            if not info.running:
-                raise ScalecloudError(
-                    f"cluster {self.name!r} is {info.state}",
-                    f"clean it up with: scalecloud down --name {self.name}; then scalecloud up",
-                )
             self._reachable = self._forwards.enter_context(self._provider.connect(info))
+        if running and not self._reachable.running:
+            raise not_running(self._reachable)
         return self._reachable
 
     @property
@@ -171,10 +169,17 @@ class ClusterSession:
         from scalecloud.workloads.runner import execute
 
         with interruptible():
-            return execute(
-                prepared, self.reachable(), self._events, strict_versions=strict_versions,
+            return execute(  # execute says it when the cluster is not running
+                prepared, self.reachable(running=False), self._events, strict_versions=strict_versions,
                 rerun_of=rerun_of,
             )  # fmt: skip
+
+
+def not_running(info: ClusterInfo) -> ScalecloudError:
+    return ScalecloudError(
+        f"cluster {info.name!r} is {info.state}",
+        f"clean it up with: scalecloud down --name {info.name}; then scalecloud up",
+    )
 
 
 def fresh_name(prefix: str = "run") -> str:

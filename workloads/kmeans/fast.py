@@ -211,7 +211,8 @@ def fit(
     on_partitions(client, data, warm_up, k)
     history, pass_s = [], []
     converged = "max_iter"
-    sums = counts = None
+    sums: Any = None
+    counts: Any = None
     for i in range(max_iter):
         started = time.perf_counter()
         sums, counts, changed = _e_step(client, data, centers, first=i == 0)

@@ -18,6 +18,7 @@ imports and the rows have at most :data:`MAX_FEATURES` features; otherwise
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import os
@@ -223,7 +224,7 @@ def _source(k: int, d: int) -> str:
         centers = []
         for j in range(k):
             centers.append(f"            cj = c{j}")
-            centers.append(_dot(lambda f, j=j: f"w{j}_{f}", d, "            "))
+            centers.append(_dot(functools.partial("w{}_{}".format, j), d, "            "))
             centers.append(
                 "            hi = b if s < b else s\n"
                 "            sc = hi if hi < sc else sc\n"

@@ -29,7 +29,7 @@ class Partition:
 
         self.make = make
         self.block_ids = block_ids
-        self.x = None
+        self.x: Any = None
         # What the fused kernel reads besides the rows (their float32 feature-major copy
         # and norms), one segment per thread: (start, stop, prepared). None when the kernel
         # does not apply or the rows are regenerated.
@@ -118,6 +118,7 @@ def sample_rows(part: Partition, size: int, seed: int) -> Any:
     rng = np.random.RandomState([seed, part.block_ids[0] if part.block_ids else 0])
     take = np.sort(rng.choice(part.n, size=min(size, part.n), replace=False))
     out, offset, i = [], 0, 0
+    j: Any
     for chunk in part.chunks():
         j = np.searchsorted(take, offset + len(chunk), side="left")
         out.append(chunk[take[i:j] - offset])

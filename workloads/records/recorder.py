@@ -211,10 +211,10 @@ class Recorder:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None,
         traceback: TracebackType | None,
-    ) -> bool:  # fmt: skip
+    ) -> None:  # fmt: skip
         if exc is not None and not self.finished:
             self.finish(*failure(exc))
-        return False
+        # None: the exception, if any, goes on
 
     @property
     def id(self) -> str:
