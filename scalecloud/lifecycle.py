@@ -39,6 +39,7 @@ class ClusterSession:
         self._reachable: ClusterInfo | None = None
         self._started = False
         self._forwards = ExitStack()
+        self._signals = ExitStack()
         self._clients: list[Any] = []
 
     @classmethod
@@ -96,20 +97,28 @@ class ClusterSession:
         return self._started
 
     def __enter__(self) -> Self:
+        # For the whole block SIGTERM ends it as Ctrl-C does, so that __exit__ still runs.
+        self._signals.enter_context(interruptible())
         if self._info is None:
             try:
                 self.start()
             except BaseException:
-                if self._started and not self.keep:
-                    self.down()  # a half-made cluster (up failed or was interrupted)
+                try:
+                    if self._started and not self.keep:
+                        self.down()  # a half-made cluster (up failed or was interrupted)
+                finally:
+                    self._signals.close()
                 raise
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.keep:
-            self.close()
-            return
-        self.down()
+        try:
+            if self.keep:
+                self.close()
+            else:
+                self.down()
+        finally:
+            self._signals.close()
 
     def down(self) -> None:
         """Tear the cluster down and check nothing of it is left (safe to repeat)."""
