@@ -73,3 +73,20 @@ def test_workloads_run_on_workers_without_scalecloud(cli, tmp_path):
     assert grid["status"] == "succeeded" and grid["metrics"]["best_params"]
     nn = submit("nnsearch", "widths=5,10", "epochs=3", "cv=2")
     assert nn["status"] == "succeeded" and nn["metrics"]["best_width"] in (5, 10)
+
+
+def test_a_worker_in_the_clients_own_process_keeps_the_clients_modules(tmp_path):
+    import sys
+
+    from distributed import Client, LocalCluster
+    from scalecloud.workloads import shipping
+
+    before = {name: module for name, module in sys.modules.items() if name.startswith("scalecloud")}
+    with (
+        LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        shipping.ship_code(client)
+        assert client.run(lambda: 1)
+    assert not [p for p in sys.path if "scalecloud-code-" in p]
+    assert all(sys.modules.get(name) is module for name, module in before.items())

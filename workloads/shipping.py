@@ -49,12 +49,16 @@ class ShipCode(WorkerPlugin):
 
     name = PLUGIN_NAME
 
-    def __init__(self, filename: str, data: bytes) -> None:
+    def __init__(self, filename: str, data: bytes, client_pid: int | None = None) -> None:
         self.filename = filename
         self.data = data
+        self.client_pid = client_pid
 
     def setup(self, worker: Any) -> None:
         import importlib
+
+        if os.getpid() == self.client_pid:
+            return  # a worker in the client's own process runs the client's code already
 
         path = os.path.join(worker.local_directory, self.filename)
         with open(path, "wb") as out:
@@ -73,7 +77,7 @@ def ship_code(client: Any) -> str:
     # The plugin itself must travel by value: the workers cannot import this module yet.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     filename, data = code_zip()
-    client.register_plugin(ShipCode(filename, data), name=PLUGIN_NAME)
+    client.register_plugin(ShipCode(filename, data, os.getpid()), name=PLUGIN_NAME)
     return filename
 
 
