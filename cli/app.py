@@ -70,6 +70,12 @@ _register()
 def main() -> None:
     """Entry point: run the app and turn every error into one line and an exit code."""
     exit_types, abort_types, usage_types = _click_exception_types()
+    if not ("--debug" in sys.argv or os.environ.get("SCALECLOUD_DEBUG") == "1"):
+        # A run ended by Ctrl-C leaves Dask's connection tasks unfinished; asyncio would
+        # print "Task exception was never retrieved" for each at exit. --debug shows them.
+        import logging
+
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
         code = app(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
@@ -78,15 +84,13 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except exit_types as exc:
         sys.exit(exc.exit_code)
-    except abort_types:
-        _report(None, "interrupted", None)
-        sys.exit(130)
+    except abort_types as exc:  # click turns a KeyboardInterrupt into Abort
+        _interrupted(exc.__cause__ or exc)
     except usage_types as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        _report(None, "interrupted", None)
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        _interrupted(exc)
     except Exception as exc:
         _report(
             exc, f"unexpected {type(exc).__name__}: {exc}", "run with --debug for the traceback"
@@ -112,6 +116,13 @@ def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[
             if isinstance(cls, type) and cls not in found:
                 found.append(cls)
     return tuple(exits), tuple(aborts), tuple(usage)
+
+
+def _interrupted(exc: BaseException) -> None:
+    """Ctrl-C (exit 130) or SIGTERM (143): one line, no traceback."""
+    code = int(getattr(exc, "exit_code", 130))
+    _report(None, "terminated (SIGTERM)" if code == 143 else "interrupted", None)
+    sys.exit(code)
 
 
 def _report(exc: BaseException | None, message: str, hint: str | None) -> None:

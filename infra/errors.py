@@ -19,3 +19,9 @@ class ScalecloudError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, ending a run as Ctrl-C does (records say interrupted), but exiting 143."""
+
+    exit_code = 143

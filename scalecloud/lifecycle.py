@@ -104,8 +104,9 @@ class ClusterSession:
                 self.start()
             except BaseException:
                 try:
-                    if self._started and not self.keep:
-                        self.down()  # a half-made cluster (up failed or was interrupted)
+                    half_made = self._provider.status(self.name) is not None
+                    if self._started and not self.keep and half_made:
+                        self.down()  # up failed or was interrupted after creating something
                 finally:
                     self._signals.close()
                 raise

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.errors import ScalecloudError, Terminated
 from scalecloud.infra.events import Event, EventFn, no_events
 from scalecloud.workloads.request import PreparedRun
 from scalecloud.workloads.runner import looks_like_script
@@ -71,13 +71,13 @@ def _main_thread() -> bool:
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     del signum, frame  # Unused.
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 @contextmanager
 def interruptible() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt inside the block (main thread only: elsewhere
-    signals cannot be set, and the block runs as it is)."""
+    """SIGTERM raises :class:`Terminated` (a KeyboardInterrupt) inside the block (main
+    thread only: elsewhere signals cannot be set, and the block runs as it is)."""
     if not _main_thread():
         yield
         return

@@ -15,6 +15,7 @@ WORKLOAD = Workload(
     name="kmeans",
     summary="KMeans on a large blob array generated on the workers (the lecture's example)",
     target="scalecloud.workloads.kmeans:run",
+    requires="scalecloud.workloads.kmeans.checks:check",
     reproduced=("inertia", "n_iter", "cluster_sizes"),
     headline="inertia {inertia:.6g}",
     artifacts="scalecloud.workloads.kmeans.plots:write",

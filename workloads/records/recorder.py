@@ -267,8 +267,8 @@ INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
 
 def failure(exc: BaseException) -> tuple[str, int, str]:
     """``(status, exit code, error)`` of a run ended by ``exc``."""
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", 130, INTERRUPTED
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C (130), or SIGTERM (Terminated: 143)
+        return "interrupted", int(getattr(exc, "exit_code", 130)), INTERRUPTED
     if isinstance(exc, ScalecloudError):
         return "failed", exc.exit_code, exc.message
     return "failed", 1, f"{type(exc).__name__}: {exc}"

@@ -14,6 +14,7 @@ WORKLOAD = Workload(
     summary="dask-ml grid search over the lecture's text pipeline (CountVectorizer, "
     "TfidfTransformer, SGDClassifier)",
     target="scalecloud.workloads.search.gridsearch:run",
+    requires="scalecloud.workloads.search.gridsearch:check",
     reproduced=("best_score", "best_params"),
     headline="best score {best_score:.4f}",
     artifacts="scalecloud.workloads.search.plots:write",
@@ -73,13 +74,29 @@ def synthetic_corpus(n_docs: int, n_classes: int, seed: int) -> tuple[list[str],
     return docs, labels
 
 
+TABLE_HINT = "--set text_column=... --set label_column=..."
+
+
+def check(params: dict[str, Any]) -> None:
+    """What can be checked before any cluster is touched: the data file and its columns
+    (header only), and enough documents for the folds."""
+    if params.get("data"):
+        from scalecloud.workloads.tables import check_table
+
+        check_table(params["data"], [params["text_column"], params["label_column"]], TABLE_HINT)
+    elif params["n_docs"] < params["cv"] * params["n_classes"]:
+        raise ScalecloudError(
+            f"{params['n_docs']} documents cannot be split into {params['cv']} folds with "
+            f"every one of {params['n_classes']} classes in each",
+            f"raise n_docs or lower cv, e.g. --set n_docs={params['cv'] * params['n_classes'] * 10}",
+        )
+
+
 def load_table(path: str, text_column: str, label_column: str) -> tuple[list[str], list[Any]]:
     """Texts and labels from a CSV or Parquet file, with clear errors."""
     from scalecloud.workloads.tables import read_table
 
-    frame = read_table(
-        path, [text_column, label_column], "--set text_column=... --set label_column=..."
-    )
+    frame = read_table(path, [text_column, label_column], TABLE_HINT)
     frame = frame[[text_column, label_column]].dropna()
     if len(frame) < 2:
         raise ScalecloudError(f"{path} has fewer than 2 usable rows", "give it more data")

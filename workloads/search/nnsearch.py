@@ -62,6 +62,9 @@ WORKLOAD = Workload(
 )
 
 
+TABLE_HINT = "--set feature_columns=a,b,... --set label_column=..."
+
+
 def check(params: dict[str, Any]) -> None:
     """Everything the run needs, checked before any cluster is touched."""
     if not 0 < params["test_size"] < 1:
@@ -69,6 +72,11 @@ def check(params: dict[str, Any]) -> None:
             f"test_size must be between 0 and 1, got {params['test_size']:g}",
             "e.g. --set test_size=0.25",
         )
+    if params.get("data"):
+        from scalecloud.workloads.tables import check_table
+
+        features = list(params["feature_columns"] or ())
+        check_table(params["data"], [*features, params["label_column"]], TABLE_HINT)
     if params["backend"] == "keras":
         keras_backend()
 
@@ -130,9 +138,7 @@ def load_data(params: dict[str, Any]) -> tuple[Any, Any, list[str]]:
 
     path, label = params["data"], params["label_column"]
     features = list(params["feature_columns"] or ())
-    frame = read_table(
-        path, [*features, label], "--set feature_columns=a,b,... --set label_column=..."
-    )
+    frame = read_table(path, [*features, label], TABLE_HINT)
     features = features or [c for c in frame.columns if c != label]
     if not features:
         raise ScalecloudError(f"{path} has no feature columns", "add columns besides the label")
