@@ -78,7 +78,11 @@ def main() -> None:
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     try:
         code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
+        code = code if isinstance(code, int) else 0
+        if code == 130:  # typer's answer to a KeyboardInterrupt: Ctrl-C, or SIGTERM in a run
+            session = sys.modules.get("scalecloud.session")
+            _interrupted((session and session.last_interrupt()) or KeyboardInterrupt())
+        sys.exit(code)
     except ScalecloudError as exc:
         _report(exc, exc.message, exc.hint)
         sys.exit(exc.exit_code)

@@ -84,8 +84,20 @@ def interruptible() -> Iterator[None]:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         yield
+    except KeyboardInterrupt as exc:
+        _interrupts.append(exc)
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+_interrupts: list[KeyboardInterrupt] = []
+
+
+def last_interrupt() -> KeyboardInterrupt | None:
+    """The Ctrl-C or SIGTERM (:class:`Terminated`) that last ended an interruptible block
+    in this process, if any (the CLI's exit code and line come from it)."""
+    return _interrupts[-1] if _interrupts else None
 
 
 @contextmanager
