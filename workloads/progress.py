@@ -1,12 +1,39 @@
-"""Task progress of a running workload, polled from the scheduler and sent as events."""
+"""Task progress of a running workload, polled from the scheduler and sent as events; and
+the watch on workers: a lost worker is reported at once, and a cluster left without any
+worker for longer than a deadline ends the run instead of letting it wait forever."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
+from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn
+
+NO_WORKER_TIMEOUT_ENV = "SCALECLOUD_NO_WORKER_TIMEOUT"
+NO_WORKER_TIMEOUT_S = 120.0
+SCHEDULER_TIMEOUT_S = 30.0  # a scheduler that answers nothing for this long is gone
+
+
+def no_worker_timeout() -> float:
+    """Seconds a run waits for a worker when none is left (``$SCALECLOUD_NO_WORKER_TIMEOUT``,
+    default 120)."""
+    try:
+        return float(os.environ.get(NO_WORKER_TIMEOUT_ENV) or NO_WORKER_TIMEOUT_S)
+    except ValueError:
+        return NO_WORKER_TIMEOUT_S
+
+
+def all_workers_lost(waited: float) -> ScalecloudError:
+    """The one error of a run whose cluster lost every worker and got none back."""
+    return ScalecloudError(
+        f"all workers were lost, and none came back within {waited:.0f} s",
+        "check the cluster (scalecloud status), add workers (scalecloud scale N) or let it "
+        "grow (--adapt MIN:MAX), then run again; spot nodes can all be reclaimed at once",
+    )
 
 
 class ProgressMonitor:
@@ -16,10 +43,20 @@ class ProgressMonitor:
     Also keeps the worker count over time in ``worker_counts`` as (seconds, count).
     """
 
-    def __init__(self, client: Any, on_event: EventFn, interval: float = 0.5) -> None:
+    def __init__(
+        self, client: Any, on_event: EventFn, interval: float = 0.5,
+        on_no_workers: Callable[[], None] | None = None,
+    ) -> None:  # fmt: skip
         self.client = client
         self.on_event = on_event
         self.interval = interval
+        # Called (from the monitor's thread) to end the run: no worker for the deadline, or
+        # no answer from the scheduler for SCHEDULER_TIMEOUT_S.
+        self.on_no_workers = on_no_workers
+        self.deadline = no_worker_timeout()
+        self.none_since: float | None = None
+        self.unreachable_since: float | None = None
+        self.gave_up: ScalecloudError | None = None
         self.worker_counts: list[tuple[float, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scalecloud-progress", daemon=True)
@@ -44,13 +81,66 @@ class ProgressMonitor:
         from scalecloud.workloads import taskcount
 
         try:
-            counts = self.client.run_on_scheduler(taskcount.snapshot)
-        except Exception:  # a closing or busy scheduler just skips one update
+            # callback_timeout goes to Client.sync: an unanswered call gives up in 10 s.
+            counts = self.client.run_on_scheduler(taskcount.snapshot, callback_timeout=10)
+        except Exception:  # a closing or busy scheduler skips one update; a gone one ends
+            self._watch_scheduler()
             return
+        self.unreachable_since = None
         elapsed = round(time.monotonic() - self._started, 2)
-        if not self.worker_counts or self.worker_counts[-1][1] != counts["workers"]:
+        before = self.worker_counts[-1][1] if self.worker_counts else None
+        if before != counts["workers"]:
             self.worker_counts.append((elapsed, counts["workers"]))
+            if before is not None:
+                self._workers_changed(before, counts["workers"])
+        self._watch_empty(counts["workers"])
         self.on_event(Event("progress", data=counts))
+
+    def _workers_changed(self, before: int, now: int) -> None:
+        if now == 0:
+            self.on_event(
+                Event("warning", f"all {before} workers were lost; waiting up to "
+                      f"{self.deadline:.0f} s for one to come back (adaptive scaling, or: "
+                      "scalecloud scale N)")
+            )  # fmt: skip
+        elif now < before:
+            lost = before - now
+            self.on_event(
+                Event("warning", f"{lost} worker{'s were' if lost > 1 else ' was'} lost, "
+                      f"{now} left: the run goes on, Dask recomputes what was lost")
+            )  # fmt: skip
+        elif before == 0:
+            self.on_event(Event("info", f"{now} worker{'s' if now > 1 else ''} joined; resuming"))
+
+    def _watch_scheduler(self) -> None:
+        now = time.monotonic()
+        self.unreachable_since = self.unreachable_since or now
+        waited = now - self.unreachable_since
+        if self.gave_up is None and waited >= min(SCHEDULER_TIMEOUT_S, self.deadline):
+            self.gave_up = ScalecloudError(
+                f"lost the scheduler: it has not answered for {waited:.0f} s",
+                "see what is left with: scalecloud status; clean up with: scalecloud down",
+            )
+            self._give_up()
+
+    def _give_up(self) -> None:
+        self._stop.set()
+        if self.on_no_workers is not None:
+            self.on_no_workers()
+
+    def _watch_empty(self, workers: int) -> None:
+        """Start the deadline when the last worker goes (a cluster that starts empty and
+        grows, --adapt 0:N, waits as long as its nodes take)."""
+        now = time.monotonic()
+        if workers:
+            self.none_since = None
+            return
+        if not any(count for _, count in self.worker_counts):
+            return
+        self.none_since = self.none_since or now
+        if self.gave_up is None and now - self.none_since >= self.deadline:
+            self.gave_up = all_workers_lost(now - self.none_since)
+            self._give_up()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):

@@ -181,9 +181,16 @@ def _run_builtin(
         if shipping.needs_shipping(cluster.same_environment):
             on_event(Event("step", "sending scalecloud's workload code to the workers"))
             shipping.ship_code(client)
-        monitor = ProgressMonitor(client, on_event)
-        with monitor:
-            result = run.workload.load()(client, run.params, run.seed, on_event)
+        # With no worker left past the deadline the monitor closes the client, which ends
+        # whatever the workload waits for; the run then fails with the monitor's reason.
+        monitor = ProgressMonitor(client, on_event, on_no_workers=client.close)
+        try:
+            with monitor:
+                result = run.workload.load()(client, run.params, run.seed, on_event)
+        except Exception as exc:
+            if monitor.gave_up is not None:
+                raise monitor.gave_up from exc
+            raise
     return RunOutcome(
         run.name, run.seed, run.params, "succeeded", 0, time.perf_counter() - start,
         result, monitor.worker_counts,
@@ -208,23 +215,30 @@ def _run_script(
     )
     with _connect(cluster, on_event) as client:
         check_versions(client, on_event, recorder, strict)
-        monitor = ProgressMonitor(client, on_event)
         on_event(Event("step", f"running {run.script.name} on {cluster.scheduler_address}"))
         start = time.perf_counter()
-        with monitor:
-            proc = subprocess.Popen([sys.executable, str(run.script), *run.args], env=env)
-            try:
+        proc = subprocess.Popen([sys.executable, str(run.script), *run.args], env=env)
+        monitor = ProgressMonitor(client, on_event, on_no_workers=proc.terminate)
+        try:
+            with monitor:
                 code = proc.wait()
-            except BaseException:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-                raise
+        except BaseException:
+            _stop(proc)
+            raise
+        if monitor.gave_up is not None:
+            raise monitor.gave_up
     status = "succeeded" if code == 0 else "failed"
     return RunOutcome(
         run.name, run.seed, run.params, status, code, time.perf_counter() - start,
         worker_counts=monitor.worker_counts,
     )  # fmt: skip
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """End a script: SIGTERM, then SIGKILL after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
