@@ -113,8 +113,14 @@ def place(client: Any, watch: Watch, futures: list[Any], homes: list[str],
     from distributed import wait
 
     indices, recheck = list(indices), set(recheck)
+    # Where nothing looks amiss, no question to the scheduler: a call to a lost worker
+    # fails or is noticed by ``run_on_workers``.
+    live = watch.known
+    ask = not live or bool(recheck)
+    ask = ask or any(homes[i] not in live or futures[i].status != "finished" for i in indices)
     while True:
-        live = watch.live(client)
+        live = watch.live(client) if ask else live
+        ask = True
         for i in indices:
             if futures[i].status in ("error", "cancelled"):
                 raise _failed(futures[i])
