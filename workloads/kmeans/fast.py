@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import scalecloud.workloads.kmeans.recovery as recovery
 from scalecloud.infra.events import EventFn
-from scalecloud.workloads.kmeans import recovery
 from scalecloud.workloads.kmeans.partitions import (
     Partition,
     far_points,
