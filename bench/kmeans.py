@@ -4,12 +4,16 @@ and the memory-bandwidth bound of one pass over the data, measured in the same r
     python bench/kmeans.py                  # 100 blocks (2M × 20, 0.32 GB)
     python bench/kmeans.py --n-blocks 500   # the lecture's 10M × 20 (1.6 GB)
     python bench/kmeans.py --storage regenerate --n-blocks 50   # larger-than-memory mode
+
+The recovery line: a fit with one worker killed (SIGKILL) after its first pass, against
+the undisturbed fits of the same run (--skip-recovery leaves it out).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import time
@@ -43,6 +47,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--storage", choices=["memory", "regenerate"], default="memory")
     parser.add_argument("--skip-dask-ml", action="store_true", help="dask-ml is slow on big data")
+    parser.add_argument(
+        "--skip-recovery", action="store_true", help="no fit with a worker killed mid-fit"
+    )
     parser.add_argument(
         "--kernel",
         choices=["fused", "sklearn"],
@@ -130,6 +137,20 @@ def main() -> None:
             )
             dm_iter = dm.n_iter_
             del x
+
+        # Last, as it leaves the partitions unevenly placed: one worker killed mid-fit.
+        recovery = None
+        if not args.skip_recovery:
+            pids = client.run(os.getpid)
+            victim = pids[data.workers[-1]]
+
+            def kill(i: int, inertia: float) -> None:
+                if i == 0:  # after the first pass
+                    os.kill(victim, signal.SIGKILL)
+
+            start = time.perf_counter()
+            rec = fastkmeans.fit(client, data, init, on_iteration=kill)
+            recovery = (time.perf_counter() - start, rec, list(data.watch.lost))
         client.cancel(data.futures)
 
     # scikit-learn in this process, on the same rows
@@ -201,6 +222,16 @@ def main() -> None:
         f"inertia relative difference to scikit-learn:   {rel:.1e}  (goal < 1e-6); "
         f"iterations {sc.n_iter} vs {sk.n_iter_}"
     )
+    if recovery is not None:
+        rec_s, rec, lost = recovery
+        same = rec.n_iter == sc.n_iter and rec.cluster_sizes == sc.cluster_sizes
+        print(
+            f"recovery, one of {args.workers} workers killed after pass 1: {rec_s:.2f} s against "
+            f"{sc_s:.2f} s undisturbed ({rec_s / sc_s:.2f}x, {rec_s - sc_s:+.2f} s; generating "
+            f"all the data took {scatter_s:.2f} s); workers lost: {len(lost)}; same iterations "
+            f"and sizes: {same}; inertia relative difference "
+            f"{abs(rec.inertia - sc.inertia) / sc.inertia:.1e}"
+        )
 
 
 if __name__ == "__main__":

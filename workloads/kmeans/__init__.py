@@ -169,7 +169,7 @@ def fit_scalecloud(
     start = time.perf_counter()
     data = fastkmeans.scatter_partitions(
         client, BlockMaker(params["rows_per_block"], centers, seed), params["n_blocks"],
-        keep=storage == "memory",
+        keep=storage == "memory", on_event=on_event,
     )  # fmt: skip
     generate_s = time.perf_counter() - start
     try:

@@ -12,6 +12,10 @@ the same initial centers give the same iterations and inertia.
 
 Partitions either keep their rows in memory or, for data larger than the cluster's
 memory, keep only the block seeds and regenerate the rows in every pass.
+
+A run survives losing workers (see ``recovery``): their partitions are rebuilt from the
+block seeds elsewhere, a pass goes on for them from the same centers, and no wait on the
+workers lacks a liveness check or a deadline.
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import scalecloud.workloads.kmeans.recovery as recovery
+from scalecloud.infra.events import EventFn
 from scalecloud.workloads.kmeans.partitions import (
     Partition,
     far_points,
@@ -50,25 +56,39 @@ class KMeansFit:
 
 @dataclass
 class DistributedData:
-    """Partitions on the workers, as futures, and their global statistics."""
+    """Partitions on the workers, as futures, where each lives, their global statistics,
+    and the watch on the run's workers."""
 
     futures: list[Any]
     workers: list[str]
-    n: int
-    n_features: int
-    xx: float
-    variance: Any
-    nbytes: int
+    n: int = 0
+    n_features: int = 0
+    xx: float = 0.0
+    variance: Any = None
+    nbytes: int = 0
+    watch: recovery.Watch = field(default_factory=recovery.Watch)
 
 
 def scatter_partitions(
-    client: Any, make_block: Callable[[int], Any], n_blocks: int, keep: bool = True
+    client: Any,
+    make_block: Callable[[int], Any],
+    n_blocks: int,
+    keep: bool = True,
+    on_event: EventFn | None = None,
+    no_worker_timeout: float | None = None,
 ) -> DistributedData:
-    """One partition per worker, generated there from contiguous ranges of blocks."""
+    """One partition per worker, generated there from contiguous ranges of blocks.
+
+    ``on_event`` hears of lost workers; ``no_worker_timeout`` (seconds, default
+    ``SCALECLOUD_NO_WORKER_TIMEOUT`` or 120) is how long the run waits when none is left.
+    """
     import numpy as np
 
+    watch = recovery.Watch(on_event, no_worker_timeout)
     workers = _workers(client)
     share = np.array_split(np.arange(n_blocks), max(1, min(len(workers), n_blocks)))
+    # A partition is a function of its block ids alone: when its worker is lost, the
+    # scheduler recomputes it (from the blocks' seeds) wherever it can.
     futures = [
         client.submit(
             Partition,
@@ -81,31 +101,15 @@ def scatter_partitions(
         )
         for worker, ids in zip(workers, share, strict=False)
     ]
-    # Labels live inside the partitions, so every later task on a partition must run
-    # where it is: a stolen task would work on a copy and leave stale labels behind.
-    from distributed import wait
-
-    wait(futures)
-    placed = client.who_has(futures)
-    homes = [next(iter(placed[f.key])) for f in futures]
-    stats = client.gather(
-        [
-            client.submit(summary, f, workers=[w], allow_other_workers=False)
-            for f, w in zip(futures, homes, strict=True)
-        ]
-    )
+    data = DistributedData(futures=futures, workers=[""] * len(futures), watch=watch)
+    stats = on_partitions(client, data, summary)
     n = sum(s["n"] for s in stats)
     mean = sum(s["mean"] * s["n"] for s in stats) / n
     m2 = sum(s["m2"] + s["n"] * (s["mean"] - mean) ** 2 for s in stats)
-    return DistributedData(
-        futures=futures,
-        workers=homes,
-        n=n,
-        n_features=len(mean),
-        xx=sum(s["xx"] for s in stats),
-        variance=m2 / n,
-        nbytes=sum(s["nbytes"] for s in stats),
-    )
+    data.n, data.n_features, data.variance = n, len(mean), m2 / n
+    data.xx = sum(s["xx"] for s in stats)
+    data.nbytes = sum(s["nbytes"] for s in stats)
+    return data
 
 
 WAIT_FOR_WORKERS_S = 60.0
@@ -132,27 +136,78 @@ def _workers(client: Any) -> list[str]:
 def on_partitions(
     client: Any, data: DistributedData, fn: Callable[..., Any], *args: Any
 ) -> list[Any]:
-    """``fn(partition, *args)`` on every partition, each where the partition lives.
+    """``fn(partition, *args)`` on every partition, each where the partition lives, in
+    partition order.
 
     The call goes straight to the workers (``Client.run``: one RPC through the scheduler,
-    a few milliseconds) and runs in the worker's thread pool on the partition it holds; a
+    a few milliseconds) and runs in the worker's thread pool on the partitions it holds; a
     task per partition (about four times the latency on a busy 2-core machine, which a
     Lloyd pass over 1M rows does not amortise) is the fallback when a partition is not
-    in a worker's memory.
+    in its worker's memory. The partitions of a worker lost on the way are rebuilt
+    elsewhere and ``fn`` runs on them there; the others' results are kept.
     """
-    keys = {home: part.key for part, home in zip(data.futures, data.workers, strict=True)}
-    try:
-        found = client.run(_run_on_partition, keys, fn, args, workers=list(keys))
-    except (KeyError, OSError):
-        found = {}
-    if not any(_is_missing(found.get(home, _MISSING)) for home in data.workers):
-        return [found[home] for home in data.workers]
-    return client.gather(
-        [
-            client.submit(fn, part, *args, workers=[home], allow_other_workers=False, pure=False)
-            for part, home in zip(data.futures, data.workers, strict=True)
-        ]
-    )
+    results: dict[int, Any] = {}
+    pending = list(range(len(data.futures)))
+    recheck: set[int] = set()
+    as_tasks: set[int] = set()
+    while pending:
+        recovery.place(client, data.watch, data.futures, data.workers, pending, recheck)
+        asked, recheck = recheck, set()
+        groups: dict[str, list[int]] = {}
+        for i in pending:
+            groups.setdefault(data.workers[i], []).append(i)
+        calls = {
+            home: functools.partial(
+                _start_tasks if any(i in as_tasks for i in ids) else _start_direct,
+                client, data, fn, args, home, ids,
+            )
+            for home, ids in groups.items()
+        }  # fmt: skip
+        answers, _lost = recovery.run_on_workers(client, data.watch, calls)
+        for home, answer in answers.items():
+            ids = groups[home]
+            found = [_MISSING] * len(ids) if _is_missing(answer) else answer
+            for i, value in zip(ids, found, strict=True):
+                if not _is_missing(value):
+                    results[i] = value
+                elif i in asked:  # not where the scheduler says, twice: run it as a task
+                    as_tasks.add(i)
+                else:
+                    recheck.add(i)
+        # Partitions of lost workers stay pending: placed again once rebuilt.
+        pending = [i for i in pending if i not in results]
+    return [results[i] for i in range(len(data.futures))]
+
+
+def _start_direct(
+    client: Any, data: DistributedData, fn: Callable[..., Any], args: tuple[Any, ...],
+    home: str, ids: list[int],
+) -> Any:  # fmt: skip
+    keys = {home: [data.futures[i].key for i in ids]}
+    coro = client._run(_run_on_partition, keys, fn, args, workers=[home])
+    return _on_loop(client, _first(coro, home))
+
+
+def _start_tasks(
+    client: Any, data: DistributedData, fn: Callable[..., Any], args: tuple[Any, ...],
+    home: str, ids: list[int],
+) -> Any:  # fmt: skip
+    tasks = [
+        client.submit(fn, data.futures[i], *args, workers=[home], allow_other_workers=False,
+                      pure=False)
+        for i in ids
+    ]  # fmt: skip
+    future = _on_loop(client, client._gather(tasks))
+    future.add_done_callback(lambda f: f.cancelled() and client.cancel(tasks))
+    return future
+
+
+async def _first(coro: Any, home: str) -> Any:
+    return (await coro)[home]
+
+
+def _on_loop(client: Any, coro: Any) -> Any:
+    return asyncio.run_coroutine_threadsafe(coro, client.loop.asyncio_loop)
 
 
 _MISSING = "__scalecloud_partition_missing__"
@@ -163,14 +218,22 @@ def _is_missing(value: Any) -> bool:
 
 
 async def _run_on_partition(
-    keys: dict[str, Any], fn: Callable[..., Any], args: tuple[Any, ...], dask_worker: Any = None
-) -> Any:
-    key = keys.get(dask_worker.address)
-    if key is None or key not in dask_worker.data:
-        return _MISSING
-    part = dask_worker.data[key]
-    call = functools.partial(with_threads, dask_worker.state.nthreads, fn, part, *args)
-    return await asyncio.get_running_loop().run_in_executor(dask_worker.executors["default"], call)
+    keys: dict[str, list[Any]],
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    dask_worker: Any = None,
+) -> list[Any]:
+    """``fn`` on each of this worker's partitions in turn (``_MISSING`` for one it lacks)."""
+    found = []
+    for key in keys.get(dask_worker.address, []):
+        if key not in dask_worker.data:
+            found.append(_MISSING)
+            continue
+        part = dask_worker.data[key]
+        call = functools.partial(with_threads, dask_worker.state.nthreads, fn, part, *args)
+        executor = dask_worker.executors["default"]
+        found.append(await asyncio.get_running_loop().run_in_executor(executor, call))
+    return found
 
 
 def init_centers(
@@ -213,9 +276,11 @@ def fit(
     converged = "max_iter"
     sums: Any = None
     counts: Any = None
+    previous = None  # the centers of the last pass, for partitions rebuilt since
     for i in range(max_iter):
         started = time.perf_counter()
-        sums, counts, changed = _e_step(client, data, centers, first=i == 0)
+        sums, counts, changed = _e_step(client, data, centers, i == 0, previous)
+        previous = centers
         history.append(_inertia(data.xx, sums, counts, centers))
         new_sums, new_counts = sums.copy(), counts.copy()
         if (new_counts == 0).any():
@@ -236,7 +301,7 @@ def fit(
             break
     if converged != "strict":
         # The final E-step, so that labels, sizes and inertia match the final centers.
-        sums, counts, _ = _e_step(client, data, centers)
+        sums, counts, _ = _e_step(client, data, centers, False, previous)
     inertia = _inertia(data.xx, sums, counts, centers)
     return KMeansFit(
         centers=centers,
@@ -251,9 +316,9 @@ def fit(
 
 
 def _e_step(
-    client: Any, data: DistributedData, centers: Any, first: bool = False
+    client: Any, data: DistributedData, centers: Any, first: bool = False, previous: Any = None
 ) -> tuple[Any, Any, int]:
-    stats = on_partitions(client, data, lloyd_pass, centers, first)
+    stats = on_partitions(client, data, lloyd_pass, centers, first, previous)
     return (
         sum(s["sums"] for s in stats),
         sum(s["counts"] for s in stats),

@@ -126,12 +126,23 @@ def sample_rows(part: Partition, size: int, seed: int) -> Any:
     return np.concatenate(out)
 
 
-def lloyd_pass(part: Partition, centers: Any, first: bool = False) -> dict[str, Any]:
+def lloyd_pass(
+    part: Partition, centers: Any, first: bool = False, previous: Any = None
+) -> dict[str, Any]:
     """E-step on one partition: per-cluster sums and counts, and how many labels changed
     since the last pass (all of them on the ``first`` pass of a fit).
 
     The labels stay on the worker (``part.labels``); only k×d + k numbers travel back.
+    A partition rebuilt after its worker was lost has no labels: it first labels its rows
+    with the ``previous`` pass's centers (a first pass: fresh Hamerly bounds), so that
+    ``changed`` counts what an undisturbed partition would.
     """
+    if not first and part.labels is None and previous is not None:
+        _lloyd_pass(part, previous, True)
+    return _lloyd_pass(part, centers, first)
+
+
+def _lloyd_pass(part: Partition, centers: Any, first: bool) -> dict[str, Any]:
     import numpy as np
     import scalecloud.workloads.kmeans.lloyd as lloydkernel
 
@@ -281,6 +292,8 @@ def far_points(part: Partition, centers: Any, count: int) -> list[tuple[float, A
     """The ``count`` rows farthest from their centers, as (distance, row, label)."""
     import numpy as np
 
+    if part.labels is None:  # rebuilt since the pass: label it with that pass's centers
+        _lloyd_pass(part, centers, True)
     found: list[tuple[float, Any, int]] = []
     start = 0
     for rows in part.chunks():
