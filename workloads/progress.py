@@ -19,20 +19,27 @@ SCHEDULER_TIMEOUT_S = 30.0  # a scheduler that answers nothing for this long is 
 
 
 def no_worker_timeout() -> float:
-    """Seconds a run waits for a worker when none is left (``$SCALECLOUD_NO_WORKER_TIMEOUT``,
-    default 120)."""
-    try:
-        return float(os.environ.get(NO_WORKER_TIMEOUT_ENV) or NO_WORKER_TIMEOUT_S)
-    except ValueError:
+    """Seconds a run waits with no worker at all: ``SCALECLOUD_NO_WORKER_TIMEOUT`` or 120."""
+    raw = os.environ.get(NO_WORKER_TIMEOUT_ENV, "").strip()
+    if not raw:
         return NO_WORKER_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ScalecloudError(
+            f"{NO_WORKER_TIMEOUT_ENV}={raw!r} is not a number of seconds",
+            f"set it to a number, e.g. {NO_WORKER_TIMEOUT_ENV}=300",
+        ) from exc
+    return max(0.0, value)
 
 
 def all_workers_lost(waited: float) -> ScalecloudError:
     """The one error of a run whose cluster lost every worker and got none back."""
     return ScalecloudError(
         f"all workers were lost, and none came back within {waited:.0f} s",
-        "check the cluster (scalecloud status), add workers (scalecloud scale N) or let it "
-        "grow (--adapt MIN:MAX), then run again; spot nodes can all be reclaimed at once",
+        "give the cluster workers (scalecloud scale N, or scalecloud scale --adapt 1:MAX) and "
+        f"submit the run again; spot nodes can all go at once; {NO_WORKER_TIMEOUT_ENV} sets "
+        "the wait",
     )
 
 

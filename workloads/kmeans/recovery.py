@@ -20,35 +20,19 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import os
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn, no_events
+from scalecloud.workloads.progress import all_workers_lost, no_worker_timeout
 
-NO_WORKER_TIMEOUT_S = 120.0
 POLL_S = 0.5
 # How long a worker that does not answer may stay on the scheduler's list before the run
 # gives up on it (the scheduler drops a killed local worker at once; a vanished node only
 # after its heartbeats stop).
 UNREACHABLE_S = 60.0
-
-
-def no_worker_timeout() -> float:
-    """Seconds a run waits with no worker at all: ``SCALECLOUD_NO_WORKER_TIMEOUT`` or 120."""
-    raw = os.environ.get("SCALECLOUD_NO_WORKER_TIMEOUT", "").strip()
-    if not raw:
-        return NO_WORKER_TIMEOUT_S
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ScalecloudError(
-            f"SCALECLOUD_NO_WORKER_TIMEOUT={raw!r} is not a number of seconds",
-            "set it to a number, e.g. SCALECLOUD_NO_WORKER_TIMEOUT=300",
-        ) from exc
-    return max(0.0, value)
 
 
 class Watch:
@@ -98,11 +82,7 @@ class Watch:
         if self._empty_since is None:
             self._empty_since = now
         if now - self._empty_since >= self.timeout:
-            raise ScalecloudError(
-                f"all workers were lost and none came back within {self.timeout:.0f} s",
-                "give the cluster workers (scalecloud scale N, or scalecloud scale --adapt "
-                "1:MAX) and submit the run again; SCALECLOUD_NO_WORKER_TIMEOUT sets the wait",
-            )
+            raise all_workers_lost(now - self._empty_since)
 
 
 def place(client: Any, watch: Watch, futures: list[Any], homes: list[str],
