@@ -114,12 +114,19 @@ def status(name: opt.NameOpt = None, as_json: opt.JsonOpt = False) -> None:
 
       scalecloud status --name big --json
     """
-    from scalecloud.cli.render import cluster_table, clusters_table, dead_hint, out, print_json
+    from scalecloud.cli.render import (
+        cluster_table,
+        clusters_table,
+        dead_hint,
+        out,
+        print_json,
+        warn,
+    )
 
     from scalecloud.cluster import Cluster, clusters
 
     if name is None:
-        infos = clusters()
+        infos = clusters(on_event=warn)
         if as_json:
             print_json([i.to_dict() for i in infos])
             return

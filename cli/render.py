@@ -33,6 +33,13 @@ def print_error(message: str, hint: str | None) -> None:
     err.print(line)
 
 
+def warn(event: Event) -> None:
+    """A warning event as one line on stderr (stdout stays clean for --json)."""
+    from rich.markup import escape
+
+    err.print(f"[yellow]Warning:[/] {escape(event.message)}")
+
+
 class EventView:
     """Shows library events: steps as lines, task progress as a live bar."""
 

@@ -84,10 +84,30 @@ class StateStore:
             ) from exc
 
     def get(self, name: str) -> dict[str, Any] | None:
-        return read_json(self.record_path(name))
+        """The record of cluster ``name``; None when there is none. A record that cannot be
+        read is an error naming its file (records are written whole, so it was damaged
+        from outside)."""
+        path = self.record_path(name)
+        try:
+            data = json.loads(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise damaged(path, str(getattr(exc, "strerror", None) or exc)) from exc
+        if not isinstance(data, dict) or "provider" not in data:
+            raise damaged(path, "not a scalecloud cluster record")
+        return data
 
     def put(self, name: str, record: dict[str, Any]) -> None:
-        write_json_atomic(self.record_path(name), record)
+        path = self.record_path(name)
+        try:
+            write_json_atomic(path, record)
+        except OSError as exc:  # the old record, if any, is intact: writes are atomic
+            raise ScalecloudError(
+                f"could not write the cluster record {path}: {exc.strerror or exc}",
+                f"free space in {self.home} (or set SCALECLOUD_HOME to a folder with room), "
+                "then run the command again",
+            ) from exc
 
     def remove(self, name: str) -> None:
         self.record_path(name).unlink(missing_ok=True)
@@ -100,6 +120,14 @@ class StateStore:
 
     def records(self) -> list[dict[str, Any]]:
         return [r for r in (self.get(n) for n in self.names()) if r is not None]
+
+
+def damaged(path: Path, reason: str) -> ScalecloudError:
+    return ScalecloudError(
+        f"the cluster record {path} is damaged ({reason})",
+        f"move it away: mv {path} {path}.broken (if its cluster still runs, stop it by hand: "
+        "its pid or stack is in the file); other clusters are not affected",
+    )
 
 
 def pid_alive(pid: int | None) -> bool:

@@ -17,7 +17,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.infra.events import EventFn
+from scalecloud.infra.events import Event, EventFn
 from scalecloud.infra.provider import ClusterInfo
 from scalecloud.infra.registry import build_spec, get_provider, resolve_cluster
 from scalecloud.lifecycle import ClusterSession, fresh_name, not_running
@@ -172,15 +172,21 @@ def scale(
     return cluster.info
 
 
-def clusters() -> list[ClusterInfo]:
-    """Every cluster with a record, as its provider reports it now."""
+def clusters(on_event: EventFn | None = None) -> list[ClusterInfo]:
+    """Every cluster with a record, as its provider reports it now. A record that cannot
+    be read is left out, with a warning event naming its file."""
     from scalecloud.infra.state import StateStore
 
     store = StateStore()
     found = []
     for name in store.names():
-        provider, name = resolve_cluster(name, store)
-        info = provider.status(name)
+        try:
+            provider, name = resolve_cluster(name, store)
+            info = provider.status(name)
+        except ScalecloudError as exc:
+            if on_event is not None:
+                on_event(Event("warning", f"{exc.message}; {exc.hint}"))
+            continue
         if info is not None:
             found.append(info)
     return found
@@ -190,8 +196,9 @@ def down(
     name: str | None = None, *, all: bool = False, progress: bool = True,
     on_event: EventFn | None = None,
 ) -> list[tuple[str, str]]:  # fmt: skip
-    """Tear down the cluster called ``name`` (or every one with ``all``); returns
-    ``(name, what was verified)`` for each. Nothing there is not an error."""
+    """Tear down the cluster called ``name`` (or every one with ``all``, going on past
+    any that fails and raising its error at the end); returns ``(name, what was
+    verified)`` for each. Nothing there is not an error."""
     from scalecloud.infra.state import StateStore
 
     store = StateStore()
@@ -201,10 +208,19 @@ def down(
             return []
         names = [resolve_cluster(name, store)[1]]
     done = []
+    failed: list[ScalecloudError] = []
     for found in names:
-        cluster = Cluster.attach(found, progress=progress, on_event=on_event)
-        cluster.down()
+        try:
+            cluster = Cluster.attach(found, progress=progress, on_event=on_event)
+            cluster.down()
+        except ScalecloudError as exc:
+            if not all:
+                raise
+            failed.append(exc)
+            continue
         done.append((found, cluster.down_summary))
+    if failed:
+        raise failed[0]
     return done
 
 

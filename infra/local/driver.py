@@ -284,7 +284,8 @@ class LocalProvider:
                 ]
                 raise ScalecloudError(
                     f"the local cluster exited during start-up (code {proc.returncode}): {tail[0]}",
-                    "run with --debug for details",
+                    f"see its log {log_path}; check the memory asked for and that "
+                    f"{log_path.parent} has free space",
                 )
             time.sleep(0.1)
         raise ScalecloudError(

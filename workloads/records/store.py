@@ -158,10 +158,21 @@ class RunStore:
             db.close()
 
     def _error(self, exc: sqlite3.Error) -> ScalecloudError:
-        return ScalecloudError(
-            f"the run records in {self.db_path} could not be used: {exc}",
-            "another scalecloud command may hold them; retry, or move the file away",
-        )
+        text = str(exc)
+        if "full" in text or "disk i/o" in text.lower():  # SQLITE_FULL, SQLITE_IOERR
+            hint = (
+                f"the disk may be full: free space in {self.home} (or set SCALECLOUD_HOME to "
+                "a folder with room, and check it is writable); the records written so far "
+                "are intact"
+            )
+        elif "not a database" in text or "malformed" in text:
+            hint = (
+                f"move it away: mv {self.db_path} {self.db_path}.broken (a new one is made; "
+                "the runs recorded in it are lost unless you repair it with sqlite3 .recover)"
+            )
+        else:
+            hint = "another scalecloud command may hold them; retry, or move the file away"
+        return ScalecloudError(f"the run records in {self.db_path} could not be used: {exc}", hint)
 
     # -- writing ---------------------------------------------------------------------
 
