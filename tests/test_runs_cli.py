@@ -157,16 +157,17 @@ def test_failing_scripts_and_workloads_are_recorded(cluster, tmp_path):
     raises.write_text("raise RuntimeError('broken on purpose')\n")
     assert cluster("submit", str(exits), "--seed", "7").code == 3
     assert cluster("submit", str(raises)).code == 1
+    # A missing data file is refused before anything is recorded (issue 12; it used to be
+    # recorded as failed after the run had started).
     bad = cluster("submit", "gridsearch", "--set", f"data={tmp_path / 'missing.csv'}")
-    assert bad.code == 1
-    latest = store_of(cluster).list(limit=3)
-    gone, raised, exited = latest
+    assert bad.code == 1 and "does not exist" in bad.err
+    latest = store_of(cluster).list(limit=2)
+    raised, exited = latest
     assert (exited["workload"], exited["status"], exited["exit_code"]) == ("exits.py", "failed", 3)
     assert exited["kind"] == "script" and exited["seed"] == 7
     assert len(exited["script"]["sha256"]) == 64 and exited["script"]["path"] == str(exits)
     assert raised["status"] == "failed" and raised["exit_code"] == 1
-    assert gone["status"] == "failed" and "does not exist" in gone["error"]
-    assert gone["metrics"] is None and gone["ended"] is not None
+    assert raised["workload"] == "raises.py" and raised["ended"] is not None
 
 
 def test_an_interrupted_submit_is_recorded(cluster, tmp_path):
