@@ -18,9 +18,17 @@ from typing import Any, ClassVar
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
 from scalecloud.infra.kube.preflight import cli_json, has_env
-from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
+from scalecloud.infra.kube.spec import (
+    LABEL,
+    SCHEDULER_POOL,
+    WORKER_POOL,
+    CloudCluster,
+    KubeSpec,
+    exec_kubeconfig,
+)
 from scalecloud.infra.registry import ProviderDescriptor
 
+SCHEDULER_MACHINE_TYPE = "m6i.large"  # the on-demand node of the scheduler with --spot
 AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 AUTOSCALER_CHART = "cluster-autoscaler"
 AUTOSCALER_VERSION = "9.46.6"  # Cluster Autoscaler 1.32
@@ -170,10 +178,25 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
             "max_size": spec.max_nodes,
             "desired_size": max(spec.min_nodes, 1),
         },
-        labels=dict(spec.labels),
+        labels=spec.pool_labels(WORKER_POOL),
         tags=tags,
         opts=pulumi.ResourceOptions(parent=component, depends_on=node_policies),
     )
+    scheduler_group = None
+    if spec.spot:  # the scheduler on on-demand capacity: losing it loses the whole run
+        scheduler_group = aws.eks.NodeGroup(
+            f"{name}-scheduler",
+            cluster_name=cluster.name,
+            node_role_arn=node_role.arn,
+            subnet_ids=[s.id for s in subnets],
+            instance_types=[SCHEDULER_MACHINE_TYPE],
+            capacity_type="ON_DEMAND",
+            ami_type="AL2023_x86_64_STANDARD",
+            scaling_config={"min_size": 1, "max_size": 1, "desired_size": 1},
+            labels=spec.pool_labels(SCHEDULER_POOL),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=component, depends_on=node_policies),
+        )
     kubeconfig = pulumi.Output.all(
         cluster.name, cluster.endpoint, cluster.certificate_authority.data
     ).apply(
@@ -184,7 +207,9 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         )
     )  # fmt: skip
     component.register_outputs({"cluster": cluster.name, "node_group": node_group.node_group_name})
-    return CloudCluster(component, pulumi.Output.secret(kubeconfig), node_group, cluster_name)
+    return CloudCluster(
+        component, pulumi.Output.secret(kubeconfig), node_group, cluster_name, scheduler_group
+    )
 
 
 def autoscaler_release(spec: KubeSpec, cluster_name: str, provider: Any, parent: Any) -> Any:
@@ -217,7 +242,7 @@ def program(spec: KubeSpec) -> None:
     from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = eks_cluster(spec)
-    dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])
+    dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools)
     autoscaler_release(spec, cluster.cluster_name, dask.provider, dask.component)
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
@@ -296,7 +321,8 @@ PROVIDER = ProviderDescriptor(
     program=program,
     prices=PRICES,
     defaults={"region": "us-east-1", "zone": "", "machine_type": "m6i.xlarge",
-              "gpu_type": "nvidia-t4", "gpu_machine_type": "g4dn.xlarge"},
+              "gpu_type": "nvidia-t4", "gpu_machine_type": "g4dn.xlarge",
+              "scheduler_machine_type": SCHEDULER_MACHINE_TYPE},
     extra="aws",
     modules=("pulumi", "pulumi_kubernetes", "pulumi_aws"),
     plan_properties=("cidrBlock", "availabilityZone", "instanceTypes", "capacityType", "amiType",

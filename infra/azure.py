@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
 from scalecloud.infra.kube.preflight import cli_json, has_env
-from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec
+from scalecloud.infra.kube.spec import LABEL, SCHEDULER_POOL, WORKER_POOL, CloudCluster, KubeSpec
 from scalecloud.infra.registry import ProviderDescriptor
 
 SYSTEM_VM_SIZE = "Standard_D2s_v5"
@@ -44,7 +44,7 @@ def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         "vm_size": SYSTEM_VM_SIZE,
         "os_type": "Linux",
         "type": "VirtualMachineScaleSets",
-        "node_labels": dict(spec.labels),
+        "node_labels": spec.pool_labels(SCHEDULER_POOL),  # on-demand: the scheduler's, --spot
         "tags": tags,
     }  # at least one node
     cluster = azure.containerservice.ManagedCluster(
@@ -68,7 +68,7 @@ def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         "min_count": spec.min_nodes,
         "max_count": spec.max_nodes,
         "count": max(spec.min_nodes, 1),
-        "node_labels": dict(spec.labels),
+        "node_labels": spec.pool_labels(WORKER_POOL),
         "tags": tags,
     }
     if spec.spot:
@@ -101,7 +101,7 @@ def program(spec: KubeSpec) -> None:
     from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = aks_cluster(spec)
-    dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])
+    dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools)
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
 

@@ -14,8 +14,17 @@ from typing import Any, ClassVar
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
 from scalecloud.infra.kube.preflight import cli_json
-from scalecloud.infra.kube.spec import LABEL, CloudCluster, KubeSpec, exec_kubeconfig
+from scalecloud.infra.kube.spec import (
+    LABEL,
+    SCHEDULER_POOL,
+    WORKER_POOL,
+    CloudCluster,
+    KubeSpec,
+    exec_kubeconfig,
+)
 from scalecloud.infra.registry import ProviderDescriptor
+
+SCHEDULER_MACHINE_TYPE = "e2-standard-2"  # the on-demand node of the scheduler with --spot
 
 
 def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
@@ -44,7 +53,7 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
     node_config: Any = {  # a NodePoolNodeConfigArgsDict
         "machine_type": spec.machine_type,
         "spot": spec.spot,
-        "labels": dict(spec.labels),
+        "labels": spec.pool_labels(WORKER_POOL),
         "resource_labels": dict(spec.labels),
         "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
     }
@@ -66,6 +75,23 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         node_config=node_config,
         opts=child,
     )
+    scheduler_pool = None
+    if spec.spot:  # the scheduler on on-demand capacity: losing it loses the whole run
+        scheduler_pool = gcp.container.NodePool(
+            f"{name}-scheduler",
+            cluster=cluster.name,
+            location=cluster.location,
+            node_count=1,
+            management={"auto_repair": True, "auto_upgrade": True},
+            node_config={
+                "machine_type": SCHEDULER_MACHINE_TYPE,
+                "spot": False,
+                "labels": spec.pool_labels(SCHEDULER_POOL),
+                "resource_labels": dict(spec.labels),
+                "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            },
+            opts=child,
+        )
     kubeconfig = pulumi.Output.all(
         cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate
     ).apply(
@@ -75,7 +101,9 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         )
     )  # fmt: skip
     component.register_outputs({"cluster": cluster.name, "node_pool": pool.name})
-    return CloudCluster(component, pulumi.Output.secret(kubeconfig), pool)
+    return CloudCluster(
+        component, pulumi.Output.secret(kubeconfig), pool, scheduler_nodes=scheduler_pool
+    )
 
 
 def program(spec: KubeSpec) -> None:
@@ -83,7 +111,7 @@ def program(spec: KubeSpec) -> None:
     from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = gke_cluster(spec)
-    dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=[cluster.nodes])
+    dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools)
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
 
@@ -210,7 +238,8 @@ PROVIDER = ProviderDescriptor(
     program=program,
     prices=PRICES,
     defaults={"region": "us-central1", "zone": "{region}-a", "machine_type": "e2-standard-4",
-              "gpu_type": "nvidia-tesla-t4", "gpu_machine_type": "n1-standard-4"},
+              "gpu_type": "nvidia-tesla-t4", "gpu_machine_type": "n1-standard-4",
+              "scheduler_machine_type": SCHEDULER_MACHINE_TYPE},
     extra="gcp",
     modules=("pulumi", "pulumi_kubernetes", "pulumi_gcp"),
     plan_properties=("location", "machineType", "autoscaling", "spot", "guestAccelerators",

@@ -170,7 +170,7 @@ def test_gke_has_an_autoscaling_pool_and_can_be_deleted():
 
 def test_gke_spot_and_gpu():
     declared = declare(spec_for("gcp", spot=True, gpu="nvidia-l4:2", machine_type="g2-standard-24"))
-    config = one(declared, "gcp:container/nodePool:NodePool").inputs["nodeConfig"]
+    config = one(declared, "gcp:container/nodePool:NodePool", "exp-1-workers").inputs["nodeConfig"]
     assert config["spot"] is True and config["machineType"] == "g2-standard-24"
     assert config["guestAccelerators"][0]["type"] == "nvidia-l4"
     assert config["guestAccelerators"][0]["count"] == 2
@@ -193,7 +193,7 @@ def test_eks_node_group_scaling_spot_gpu_and_autoscaler():
     assert {s.inputs["availabilityZone"] for s in subnets} == {"us-east-1a", "us-east-1b"}
 
     gpu = declare(spec_for("aws", spot=True, gpu="1", region="eu-west-1"))
-    group = one(gpu, "aws:eks/nodeGroup:NodeGroup").inputs
+    group = one(gpu, "aws:eks/nodeGroup:NodeGroup", "exp-1-workers").inputs
     assert group["capacityType"] == "SPOT" and group["amiType"] == "AL2023_x86_64_NVIDIA"
     assert group["instanceTypes"] == ["g4dn.xlarge"]
     assert {s.inputs["availabilityZone"] for s in gpu if s.type == "aws:ec2/subnet:Subnet"} == {

@@ -15,7 +15,7 @@ from importlib.metadata import version
 from typing import Any
 
 from scalecloud.infra.image import extra_pip_packages, official_image, worker_pins
-from scalecloud.infra.kube.spec import KubeSpec
+from scalecloud.infra.kube.spec import POOL_LABEL, SCHEDULER_POOL, WORKER_POOL, KubeSpec
 
 OPERATOR_REPO = "https://helm.dask.org"
 OPERATOR_CHART = "dask-kubernetes-operator"
@@ -74,21 +74,48 @@ def dask_cluster_manifest(spec: KubeSpec) -> dict[str, Any]:
         limits["nvidia.com/gpu"] = str(spec.gpu_count)  # the CRD takes quantities as strings
     if limits:
         worker["resources"] = {"limits": limits}
-    tolerations = tolerations_of(spec)
-    if tolerations:
-        for part in ("worker", "scheduler"):
+    for part in ("worker", "scheduler"):
+        tolerations = tolerations_of(spec, spot=part == "worker")
+        if tolerations:
             manifest["spec"][part]["spec"]["tolerations"] = tolerations
+    worker_pod = manifest["spec"]["worker"]["spec"]
+    # A worker told to stop (a reclaimed spot node, a scale-down) first hands its data to
+    # the others, then exits: the preStop hook retires it through the scheduler.
+    worker_pod["terminationGracePeriodSeconds"] = RETIRE_GRACE_S
+    worker["lifecycle"] = {"preStop": {"exec": {"command": retire_command()}}}
+    if spec.spot:  # the scheduler on the on-demand pool, the workers on the spot one
+        manifest["spec"]["scheduler"]["spec"]["nodeSelector"] = {POOL_LABEL: SCHEDULER_POOL}
+        worker_pod["nodeSelector"] = {POOL_LABEL: WORKER_POOL}
     if spec.expose_cidr:
         manifest["spec"]["scheduler"]["service"]["loadBalancerSourceRanges"] = [spec.expose_cidr]
     return manifest
 
 
-def tolerations_of(spec: KubeSpec) -> list[dict[str, str]]:
-    """Taints the clouds put on GPU and spot nodes, which the Dask pods must tolerate."""
+# Seconds a stopped worker has to hand its data over (spot notices: GCP and Azure give
+# 30 s, AWS 2 minutes; the kubelet's SIGTERM comes after the preStop hook returns).
+RETIRE_GRACE_S = 60
+RETIRE_SCRIPT = (
+    "import os; from distributed import Client; "
+    "c = Client(os.environ['DASK_SCHEDULER_ADDRESS'], timeout=10); "
+    "c.retire_workers(names=[os.environ['DASK_WORKER_NAME']], close_workers=True); "
+    "c.close()"
+)
+
+
+def retire_command() -> list[str]:
+    """The worker's preStop hook: retire this worker (its data moves to the others), with
+    a deadline inside the grace period; a failure never blocks the pod's end."""
+    deadline = RETIRE_GRACE_S - 10
+    return ["sh", "-c", f'timeout {deadline} python -c "{RETIRE_SCRIPT}" || true']
+
+
+def tolerations_of(spec: KubeSpec, spot: bool = True) -> list[dict[str, str]]:
+    """Taints the clouds put on GPU and spot nodes, which the Dask pods must tolerate
+    (the scheduler, kept off spot nodes, does not tolerate theirs: ``spot=False``)."""
     found = []
     if spec.gpu_count:
         found.append({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})
-    if spec.spot:
+    if spec.spot and spot:
         from scalecloud.infra.registry import descriptor
 
         found.extend(dict(taint) for taint in descriptor(spec.provider).spot_tolerations)

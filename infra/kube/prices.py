@@ -44,6 +44,8 @@ def gpu_price(provider: str, region: str, gpu_type: str | None, spot: bool) -> f
 
 def estimate(spec: KubeSpec) -> dict[str, Any]:
     """``{hourly_min, hourly_max, lines, notes, as_of, currency}`` for ``spec``."""
+    from scalecloud.infra.registry import descriptor
+
     table = price_table(spec.provider)
     plane = table["control_plane"]
     lines: list[dict[str, Any]] = [
@@ -74,6 +76,15 @@ def estimate(spec: KubeSpec) -> dict[str, Any]:
         lines.append(
             {"item": f"{spec.machine_type} ({kind})", "hourly": node,
              "count": [spec.min_nodes, spec.max_nodes], "note": "the autoscaling worker pool"}
+        )  # fmt: skip
+    scheduler = descriptor(spec.provider).defaults.get("scheduler_machine_type")
+    if spec.spot and scheduler:  # the on-demand node the scheduler runs on
+        price = node_price(spec.provider, spec.region, scheduler, False)
+        if price is None:
+            notes.append(f"no price for {scheduler} in {spec.region}; left out")
+        lines.append(
+            {"item": f"{scheduler} (on-demand)", "hourly": price, "count": [1, 1],
+             "note": "the scheduler's node: spot workers may go, the scheduler stays"}
         )  # fmt: skip
     low = sum((line["hourly"] or 0.0) * line["count"][0] for line in lines)
     high = sum((line["hourly"] or 0.0) * line["count"][1] for line in lines)

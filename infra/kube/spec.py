@@ -18,6 +18,11 @@ from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.spec import ClusterSpec
 
 LABEL = "scalecloud-cluster"
+# Node pools carry this label; with --spot the scheduler runs on the on-demand pool
+# (``scheduler``) and the workers on the spot one (``workers``).
+POOL_LABEL = "scalecloud-pool"
+WORKER_POOL = "workers"
+SCHEDULER_POOL = "scheduler"
 
 _GPU_RE = re.compile(r"^(?:([a-z0-9][-a-z0-9_.]*):)?(\d+)$", re.IGNORECASE)
 _GPU_TYPE_RE = re.compile(r"^(?=.*\d)[a-z][-a-z0-9_.]*$", re.IGNORECASE)  # types carry a digit
@@ -134,6 +139,11 @@ class KubeSpec:
     def with_(self, **changes: Any) -> KubeSpec:
         return replace(self, **changes)
 
+    def pool_labels(self, pool: str) -> dict[str, str]:
+        """The labels of a node pool: the cluster's, and with --spot which pool it is (the
+        Dask pods then select their pool by it)."""
+        return {**self.labels, POOL_LABEL: pool} if self.spot else dict(self.labels)
+
 
 def kube_spec(spec: ClusterSpec) -> KubeSpec:
     """The KubeSpec of a CLI ClusterSpec; cloud options come from ``spec.extra``.
@@ -188,6 +198,11 @@ class CloudCluster:
     kubeconfig: Any  # an Output[str], secret
     nodes: Any  # the worker node pool / group: every Kubernetes object waits for it
     cluster_name: str = ""
+    scheduler_nodes: Any = None  # with --spot, the on-demand pool the scheduler runs on
+
+    @property
+    def node_pools(self) -> list[Any]:
+        return [p for p in (self.nodes, self.scheduler_nodes) if p is not None]
 
 
 def exec_kubeconfig(
