@@ -121,3 +121,25 @@ def test_a_killed_supervisor_fails_the_submit_and_down_cleans_up(cli):
     assert cli("status", "--name", "sup", "--json", check=True).json()["state"] == "dead"
     cli("down", "--name", "sup", check=True)
     assert cli.records() == [] and wait_for(lambda: session_processes(sid) == [], timeout=30)
+
+
+def test_an_empty_cluster_fails_a_run_unless_it_may_still_add_nodes(monkeypatch):
+    from distributed import Client, LocalCluster
+    from scalecloud.workloads.progress import ProgressMonitor
+
+    monkeypatch.setenv("SCALECLOUD_NO_WORKER_TIMEOUT", "1")
+    events = []
+    with (
+        LocalCluster(n_workers=0, processes=False, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
+        closed = []
+        fixed = ProgressMonitor(
+            client, events.append, interval=0.2, on_no_workers=lambda: closed.append(1)
+        )
+        adaptive = ProgressMonitor(client, events.append, interval=0.2, initial_deadline=30)
+        with fixed, adaptive:
+            assert wait_for(lambda: fixed.gave_up is not None, timeout=15, interval=0.1)
+            time.sleep(0.5)
+        assert "all workers were lost" in fixed.gave_up.message and closed == [1]
+        assert adaptive.gave_up is None  # an adaptive cluster may still be adding nodes

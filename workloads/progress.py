@@ -16,6 +16,9 @@ from scalecloud.infra.events import Event, EventFn
 NO_WORKER_TIMEOUT_ENV = "SCALECLOUD_NO_WORKER_TIMEOUT"
 NO_WORKER_TIMEOUT_S = 120.0
 SCHEDULER_TIMEOUT_S = 30.0  # a scheduler that answers nothing for this long is gone
+# An adaptive cluster that starts with no worker may first have to add nodes (minutes on a
+# cloud): its first worker gets at least this long.
+FIRST_WORKER_TIMEOUT_S = 600.0
 
 
 def no_worker_timeout() -> float:
@@ -52,7 +55,7 @@ class ProgressMonitor:
 
     def __init__(
         self, client: Any, on_event: EventFn, interval: float = 0.5,
-        on_no_workers: Callable[[], None] | None = None,
+        on_no_workers: Callable[[], None] | None = None, initial_deadline: float = 0.0,
     ) -> None:  # fmt: skip
         self.client = client
         self.on_event = on_event
@@ -61,6 +64,7 @@ class ProgressMonitor:
         # no answer from the scheduler for SCHEDULER_TIMEOUT_S.
         self.on_no_workers = on_no_workers
         self.deadline = no_worker_timeout()
+        self.initial_deadline = initial_deadline
         self.none_since: float | None = None
         self.unreachable_since: float | None = None
         self.gave_up: ScalecloudError | None = None
@@ -136,16 +140,17 @@ class ProgressMonitor:
             self.on_no_workers()
 
     def _watch_empty(self, workers: int) -> None:
-        """Start the deadline when the last worker goes (a cluster that starts empty and
-        grows, --adapt 0:N, waits as long as its nodes take)."""
+        """The deadline runs while no worker is there: from the last one's loss, or from the
+        start for a cluster that starts empty (``initial_deadline``: an adaptive cluster
+        may have to start nodes first)."""
         now = time.monotonic()
         if workers:
             self.none_since = None
             return
-        if not any(count for _, count in self.worker_counts):
-            return
+        had_workers = any(count for _, count in self.worker_counts)
+        deadline = self.deadline if had_workers else max(self.deadline, self.initial_deadline)
         self.none_since = self.none_since or now
-        if self.gave_up is None and now - self.none_since >= self.deadline:
+        if self.gave_up is None and now - self.none_since >= deadline:
             self.gave_up = all_workers_lost(now - self.none_since)
             self._give_up()
 

@@ -183,7 +183,9 @@ def _run_builtin(
             shipping.ship_code(client)
         # With no worker left past the deadline the monitor closes the client, which ends
         # whatever the workload waits for; the run then fails with the monitor's reason.
-        monitor = ProgressMonitor(client, on_event, on_no_workers=client.close)
+        monitor = ProgressMonitor(
+            client, on_event, on_no_workers=client.close, initial_deadline=_first_worker(cluster)
+        )
         try:
             with monitor:
                 result = run.workload.load()(client, run.params, run.seed, on_event)
@@ -218,7 +220,9 @@ def _run_script(
         on_event(Event("step", f"running {run.script.name} on {cluster.scheduler_address}"))
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, str(run.script), *run.args], env=env)
-        monitor = ProgressMonitor(client, on_event, on_no_workers=proc.terminate)
+        monitor = ProgressMonitor(
+            client, on_event, on_no_workers=proc.terminate, initial_deadline=_first_worker(cluster)
+        )
         try:
             with monitor:
                 code = proc.wait()
@@ -242,3 +246,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def _first_worker(cluster: ClusterInfo) -> float:
+    """How long a run may wait for a first worker: an adaptive cluster may add nodes."""
+    from scalecloud.workloads.progress import FIRST_WORKER_TIMEOUT_S
+
+    return FIRST_WORKER_TIMEOUT_S if cluster.adapt else 0.0

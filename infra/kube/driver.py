@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn
+from scalecloud.infra.kube.live import API_TIMEOUT_S
 from scalecloud.infra.kube.preflight import find_pulumi_cli
 from scalecloud.infra.kube.spec import KubeSpec, kube_spec, require_extra
 from scalecloud.infra.kube.stack import StackBackend, engine_events, last_line
@@ -323,6 +324,7 @@ class PulumiProvider:
         kspec = KubeSpec.from_dict(self.store.get(info.name)["kube"])  # type: ignore[index]
         try:
             api = kr8s.api(**self._kube_access(info.name))
+            api.timeout = API_TIMEOUT_S  # the port-forward's Service lookup has a deadline
             service = Service.get(kspec.scheduler_service, namespace=kspec.namespace, api=api)
         except Exception as exc:
             raise ScalecloudError(
