@@ -13,6 +13,7 @@ import json
 import stat
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from scalecloud.infra.errors import ScalecloudError
@@ -552,7 +553,7 @@ def test_connect_port_forwards_or_with_expose_uses_the_load_balancer(fake, monke
 
     provider, _ = fake
     service = FakeService({"status": {"loadBalancer": {}}})
-    monkeypatch.setattr(kr8s, "api", lambda **kwargs: object())
+    monkeypatch.setattr(kr8s, "api", lambda **kwargs: SimpleNamespace())  # takes .timeout
     monkeypatch.setattr(Service, "get", staticmethod(lambda *args, **kwargs: service))
 
     info = provider.up(spec("private"), lambda e: None)
