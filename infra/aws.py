@@ -26,7 +26,7 @@ from scalecloud.infra.kube.spec import (
     KubeSpec,
     exec_kubeconfig,
 )
-from scalecloud.infra.registry import ProviderDescriptor
+from scalecloud.infra.registry import CLOUD_OPTIONS, STACK_DOWN_SUMMARY, ProviderDescriptor
 
 SCHEDULER_MACHINE_TYPE = "m6i.large"  # the on-demand node of the scheduler with --spot
 AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
@@ -315,8 +315,8 @@ PROVIDER = ProviderDescriptor(
     name="aws",
     summary="EKS on AWS, with a managed node group scaled by the Cluster Autoscaler",
     driver=AwsProvider,
-    down_summary="its stack held nothing after destroy and is removed",
-    options=frozenset({"region", "zone", "machine_type", "min_nodes", "max_nodes", "spot", "gpu", "image", "expose"}),
+    down_summary=STACK_DOWN_SUMMARY,
+    options=frozenset(CLOUD_OPTIONS),  # every cloud option
     kubernetes=True,
     program=program,
     prices=PRICES,

@@ -18,7 +18,7 @@ from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
 from scalecloud.infra.kube.preflight import cli_json, has_env
 from scalecloud.infra.kube.spec import LABEL, SCHEDULER_POOL, WORKER_POOL, CloudCluster, KubeSpec
-from scalecloud.infra.registry import ProviderDescriptor
+from scalecloud.infra.registry import CLOUD_OPTIONS, STACK_DOWN_SUMMARY, ProviderDescriptor
 
 SYSTEM_VM_SIZE = "Standard_D2s_v5"
 SYSTEM_ASSIGNED: Any = {"type": "SystemAssigned"}  # the cluster's managed identity
@@ -170,8 +170,8 @@ PROVIDER = ProviderDescriptor(
     name="azure",
     summary="AKS on Azure, with a system pool and an autoscaling user pool",
     driver=AzureProvider,
-    down_summary="its stack held nothing after destroy and is removed",
-    options=frozenset({"region", "zone", "machine_type", "min_nodes", "max_nodes", "spot", "gpu", "image", "expose"}),
+    down_summary=STACK_DOWN_SUMMARY,
+    options=frozenset(CLOUD_OPTIONS),  # every cloud option
     kubernetes=True,
     program=program,
     prices=PRICES,

@@ -22,7 +22,7 @@ from scalecloud.infra.kube.spec import (
     KubeSpec,
     exec_kubeconfig,
 )
-from scalecloud.infra.registry import ProviderDescriptor
+from scalecloud.infra.registry import CLOUD_OPTIONS, STACK_DOWN_SUMMARY, ProviderDescriptor
 
 SCHEDULER_MACHINE_TYPE = "e2-standard-2"  # the on-demand node of the scheduler with --spot
 
@@ -232,8 +232,8 @@ PROVIDER = ProviderDescriptor(
     name="gcp",
     summary="GKE on Google Cloud, with an autoscaling worker node pool",
     driver=GcpProvider,
-    down_summary="its stack held nothing after destroy and is removed",
-    options=frozenset({"region", "zone", "machine_type", "min_nodes", "max_nodes", "spot", "gpu", "image", "expose"}),
+    down_summary=STACK_DOWN_SUMMARY,
+    options=frozenset(CLOUD_OPTIONS),  # every cloud option
     kubernetes=True,
     program=program,
     prices=PRICES,

@@ -14,7 +14,7 @@ from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn
 from scalecloud.infra.kube.driver import PulumiProvider
 from scalecloud.infra.kube.spec import KubeSpec
-from scalecloud.infra.registry import ProviderDescriptor
+from scalecloud.infra.registry import STACK_DOWN_SUMMARY, ProviderDescriptor
 
 CONTEXT = "minikube"
 
@@ -80,7 +80,7 @@ PROVIDER = ProviderDescriptor(
     name="minikube",
     summary="Dask on your own minikube (started if stopped, stopped again on down)",
     driver=MinikubeProvider,
-    down_summary="its stack held nothing after destroy and is removed",
+    down_summary=STACK_DOWN_SUMMARY,
     options=frozenset({"min_nodes", "max_nodes", "image", "expose"}),
     kubernetes=True,
     program=program,

@@ -40,6 +40,10 @@ CLOUD_OPTIONS: dict[str, str] = {
 }  # fmt: skip
 
 
+# What a Pulumi-driven provider's down verifies.
+STACK_DOWN_SUMMARY = "its stack held nothing after destroy and is removed"
+
+
 @dataclass(frozen=True)
 class ProviderDescriptor:
     """What the rest of scalecloud knows about a provider.
