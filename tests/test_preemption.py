@@ -133,3 +133,19 @@ def test_the_prestop_hook_moves_the_workers_data_to_the_others():
             for proc in workers:
                 proc.kill()
                 proc.wait()
+
+
+def test_the_containers_commands_exist_in_this_distributed():
+    """The DaskCluster's scheduler and worker argv, run as they are (the image's PATH holds
+    distributed's console scripts): both start. `dask-scheduler` and `dask-worker` are gone
+    from distributed 2026.6 on."""
+    cluster = dask_cluster_manifest(spec("gcp", spot=False))["spec"]
+    bin_dir = os.path.dirname(sys.executable)
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    for part in ("scheduler", "worker"):
+        args = cluster[part]["spec"]["containers"][0]["args"]
+        assert args[:2] == ["dask", part]
+        found = subprocess.run([*args[:2], "--help"], env=env, capture_output=True, text=True,
+                               timeout=60)  # fmt: skip
+        assert found.returncode == 0, found.stderr
+        assert "--nthreads" in found.stdout if part == "worker" else "--host" in found.stdout

@@ -52,7 +52,9 @@ def dask_cluster_manifest(spec: KubeSpec) -> dict[str, Any]:
     from dask_kubernetes.operator import make_cluster_spec
 
     image, env = image_of(spec)
-    command = f"dask-worker --nthreads {spec.threads_per_worker}"
+    # distributed 2026.6 removed the dask-worker and dask-scheduler commands: `dask worker`
+    # and `dask scheduler` are what the images have.
+    command = f"dask worker --nthreads {spec.threads_per_worker}"
     if spec.memory_per_worker:
         command += f" --memory-limit {spec.memory_per_worker}"
     manifest = make_cluster_spec(
@@ -65,6 +67,9 @@ def dask_cluster_manifest(spec: KubeSpec) -> dict[str, Any]:
         idle_timeout=int(spec.idle_timeout or 0),
     )
     manifest = prune(manifest)
+    scheduler = manifest["spec"]["scheduler"]["spec"]["containers"][0]
+    if scheduler["args"][:1] == ["dask-scheduler"]:
+        scheduler["args"] = ["dask", "scheduler", *scheduler["args"][1:]]
     manifest["metadata"].update(namespace=spec.namespace, labels=dict(spec.labels))
     worker = manifest["spec"]["worker"]["spec"]["containers"][0]
     limits: dict[str, Any] = {}
