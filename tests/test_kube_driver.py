@@ -579,3 +579,19 @@ def test_connect_port_forwards_or_with_expose_uses_the_load_balancer(fake, monke
         )
         == "a.elb.amazonaws.com"
     )
+
+
+def test_the_stacks_run_the_pulumi_cli_that_preflight_found(tmp_path, monkeypatch):
+    """Preflight accepts ~/.pulumi/bin/pulumi off PATH; the stacks must then run that one
+    (the Automation API alone looks on PATH only)."""
+    home = tmp_path / "user"
+    cli = home / ".pulumi" / "bin" / "pulumi"
+    cli.parent.mkdir(parents=True)
+    cli.write_text("#!/bin/sh\necho v3.210.0\n")
+    cli.chmod(0o755)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    provider = GcpProvider(StateStore(tmp_path / "state"))
+    provider._use_pulumi_cli()
+    assert provider.stacks.pulumi_command is not None
+    assert provider.stacks.pulumi_command.command == str(cli)

@@ -18,6 +18,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
@@ -73,8 +74,7 @@ class PulumiProvider:
     def preflight(self, spec: KubeSpec) -> None:
         """Every check ``up`` makes before writing any state; each error says the fix."""
         require_extra(spec.provider)
-        if self.pulumi_command is None:
-            find_pulumi_cli()
+        self._use_pulumi_cli()
         for tool, hint in self.tools:
             if shutil.which(tool) is None:
                 raise ScalecloudError(
@@ -210,8 +210,7 @@ class PulumiProvider:
         record = self.store.get(name)
         if record is None and not self.stacks.exists(name):
             return
-        if self.pulumi_command is None:
-            find_pulumi_cli()
+        self._use_pulumi_cli()
         # Destroy runs no program, so a stack whose record is lost needs only its name.
         kspec = KubeSpec.from_dict(record["kube"]) if record else KubeSpec(self.name, name)
         if record is not None:
@@ -253,6 +252,20 @@ class PulumiProvider:
         on_event(
             Event("info", f"stack {name!r} is destroyed and removed; it held nothing after destroy")
         )
+
+    def _use_pulumi_cli(self) -> None:
+        """The stacks run the Pulumi CLI that preflight found (on PATH, or in
+        ~/.pulumi/bin where its installer puts it): one lookup for both."""
+        if self.pulumi_command is not None:
+            return
+        from pulumi import automation as auto
+
+        path, _ = find_pulumi_cli()
+        if shutil.which("pulumi") == path:
+            return  # on PATH: the Automation API finds the same one
+        root = Path(path).parent.parent  # ~/.pulumi: PulumiCommand runs ROOT/bin/pulumi
+        self.pulumi_command = auto.PulumiCommand(root=str(root), skip_version_check=True)
+        self.stacks.pulumi_command = self.pulumi_command
 
     def cloud_leftovers(self, spec: KubeSpec) -> list[str] | None:
         """What the cloud still reports for the cluster's label after destroy; None when it
