@@ -94,8 +94,8 @@ class StateStore:
             return None
         except (OSError, ValueError) as exc:
             raise damaged(path, str(getattr(exc, "strerror", None) or exc)) from exc
-        if not isinstance(data, dict) or "provider" not in data:
-            raise damaged(path, "not a scalecloud cluster record")
+        if not isinstance(data, dict):
+            raise damaged(path, "not a JSON object")
         return data
 
     def put(self, name: str, record: dict[str, Any]) -> None:
@@ -119,7 +119,16 @@ class StateStore:
         return sorted(p.stem for p in self.clusters_dir.glob("*.json"))
 
     def records(self) -> list[dict[str, Any]]:
-        return [r for r in (self.get(n) for n in self.names()) if r is not None]
+        """Every readable record (a damaged one is left out; ``get`` names it)."""
+        found = []
+        for name in self.names():
+            try:
+                record = self.get(name)
+            except ScalecloudError:
+                continue
+            if record is not None:
+                found.append(record)
+        return found
 
 
 def damaged(path: Path, reason: str) -> ScalecloudError:
