@@ -67,6 +67,7 @@ class ProgressMonitor:
         self.initial_deadline = initial_deadline
         self.none_since: float | None = None
         self.unreachable_since: float | None = None
+        self.addresses: set[str] | None = None
         self.gave_up: ScalecloudError | None = None
         self.worker_counts: list[tuple[float, int]] = []
         self._stop = threading.Event()
@@ -99,28 +100,32 @@ class ProgressMonitor:
             return
         self.unreachable_since = None
         elapsed = round(time.monotonic() - self._started, 2)
+        addresses = set(counts.pop("addresses", ()))
         before = self.worker_counts[-1][1] if self.worker_counts else None
         if before != counts["workers"]:
             self.worker_counts.append((elapsed, counts["workers"]))
-            if before is not None:
-                self._workers_changed(before, counts["workers"])
+        if self.addresses is not None:
+            self._workers_changed(self.addresses - addresses, counts["workers"])
+        self.addresses = addresses
         self._watch_empty(counts["workers"])
         self.on_event(Event("progress", data=counts))
 
-    def _workers_changed(self, before: int, now: int) -> None:
-        if now == 0:
+    def _workers_changed(self, gone: set[str], now: int) -> None:
+        """Workers that left since the last poll (a worker replaced between two polls has
+        a new address, so it is seen too)."""
+        if gone and now == 0:
             self.on_event(
-                Event("warning", f"all {before} workers were lost; waiting up to "
+                Event("warning", f"all workers were lost ({len(gone)} gone); waiting up to "
                       f"{self.deadline:.0f} s for one to come back (adaptive scaling, or: "
                       "scalecloud scale N)")
             )  # fmt: skip
-        elif now < before:
-            lost = before - now
+        elif gone:
+            lost = len(gone)
             self.on_event(
-                Event("warning", f"{lost} worker{'s were' if lost > 1 else ' was'} lost, "
-                      f"{now} left: the run goes on, Dask recomputes what was lost")
+                Event("warning", f"{lost} worker{'s were' if lost > 1 else ' was'} lost or "
+                      f"retired ({now} now): the run goes on, Dask recomputes what was lost")
             )  # fmt: skip
-        elif before == 0:
+        elif now and self.none_since is not None:
             self.on_event(Event("info", f"{now} worker{'s' if now > 1 else ''} joined; resuming"))
 
     def _watch_scheduler(self) -> None:

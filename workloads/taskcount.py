@@ -43,4 +43,5 @@ def snapshot(dask_scheduler: Any) -> dict[str, int]:
     if plugin is not None:
         counts = {"total": plugin.total, "done": plugin.done, "erred": plugin.erred}
     counts["workers"] = len(dask_scheduler.workers)
+    counts["addresses"] = sorted(dask_scheduler.workers)  # a replaced worker has a new one
     return counts
