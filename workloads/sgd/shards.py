@@ -1,0 +1,191 @@
+"""The SGD workload's data and what runs on it where it lives.
+
+The array is generated on the workers, block by block, from the seed: block ``i`` is a
+function of ``block_seed(seed, i)`` alone (rows drawn from a logistic model whose true
+weights come from the seed). Each worker holds one :class:`Shard`: the training rows of
+its contiguous range of blocks, concatenated (float32), and its share of the held-out
+blocks. The functions below run on a shard where it lives (``fast.on_partitions``); only
+weights, gradients and sums travel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from scalecloud.workloads.kmeans import block_seed
+
+
+def true_weights(n_features: int, seed: int) -> tuple[Any, float]:
+    """The weights and intercept of the logistic model the data is drawn from."""
+    import numpy as np
+
+    rng = np.random.default_rng([seed, 7])
+    w = rng.standard_normal(n_features)
+    return 3.0 * w / np.linalg.norm(w), 0.25
+
+
+def make_block(rows: int, n_features: int, seed: int, index: int) -> tuple[Any, Any]:
+    """Block ``index``: float32 rows ~ N(0, 1) and labels in {0, 1} drawn from the model."""
+    import numpy as np
+
+    w, b = true_weights(n_features, seed)
+    rng = np.random.default_rng(block_seed(seed, index))
+    x = rng.standard_normal((rows, n_features), dtype=np.float32)
+    z = x @ w.astype(np.float32) + b
+    y = (rng.random(rows) < 1.0 / (1.0 + np.exp(-z))).astype(np.float32)
+    return x, y
+
+
+class BlockMaker:
+    """``make(i)`` generates block ``i``: a picklable function of the block index alone."""
+
+    def __init__(self, rows: int, n_features: int, seed: int) -> None:
+        self.rows, self.n_features, self.seed = rows, n_features, seed
+
+    def __call__(self, index: int) -> tuple[Any, Any]:
+        return make_block(self.rows, self.n_features, self.seed, index)
+
+
+class Shard:
+    """One worker's rows: training blocks ``train_ids`` and held-out blocks ``test_ids``."""
+
+    def __init__(self, make: Callable[[int], Any], train_ids: list[int], test_ids: list[int]):
+        import numpy as np
+
+        self.train_ids, self.test_ids = train_ids, test_ids
+        blocks = [make(i) for i in train_ids]
+        d = blocks[0][0].shape[1] if blocks else make(0)[0].shape[1]
+        self.bounds = [int(v) for v in np.cumsum([0] + [len(x) for x, _ in blocks])]
+        self.x, self.y = _stack(blocks, d)
+        del blocks
+        self.xh, self.yh = _stack([make(i) for i in test_ids], d)
+        self.n, self.nh = len(self.x), len(self.xh)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.x.nbytes + self.y.nbytes + self.xh.nbytes + self.yh.nbytes)
+
+
+def _stack(blocks: list[tuple[Any, Any]], d: int) -> tuple[Any, Any]:
+    import numpy as np
+
+    if not blocks:
+        return np.empty((0, d), np.float32), np.empty(0, np.float32)
+    if len(blocks) == 1:
+        return blocks[0]
+    return np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+
+
+def summary(shard: Shard) -> dict[str, int]:
+    return {"n": shard.n, "nh": shard.nh, "nbytes": shard.nbytes}
+
+
+def margin_grad(z: Any, y: Any, loss: str) -> Any:
+    """d loss / d z for labels ``y`` in {0, 1}: logistic or hinge."""
+    import numpy as np
+
+    if loss == "hinge":
+        s = 2.0 * y - 1.0
+        return np.where(s * z < 1.0, -s, 0.0).astype(z.dtype)
+    return (1.0 / (1.0 + np.exp(-z)) - y).astype(z.dtype)
+
+
+def loss_values(z: Any, y: Any, loss: str) -> Any:
+    import numpy as np
+
+    s = 2.0 * y.astype(np.float64) - 1.0
+    m = s * z.astype(np.float64)
+    if loss == "hinge":
+        return np.maximum(0.0, 1.0 - m)
+    return np.logaddexp(0.0, -m)
+
+
+def grad_sum(x: Any, y: Any, w: Any, b: float, loss: str) -> tuple[Any, float]:
+    """Sum over the rows of the data-loss gradient, (weights, intercept), float64."""
+    import numpy as np
+
+    z = x @ w.astype(np.float32) + np.float32(b)
+    dz = margin_grad(z, y, loss)
+    return (x.T @ dz).astype(np.float64), float(dz.sum(dtype=np.float64))
+
+
+def evaluate(shard: Shard, w: Any, b: float, loss: str) -> dict[str, float]:
+    """Summed training loss and held-out correct predictions, for the weights given."""
+    import numpy as np
+
+    total = 0.0
+    for start in range(0, shard.n, 1 << 18):
+        x, y = shard.x[start : start + (1 << 18)], shard.y[start : start + (1 << 18)]
+        total += float(loss_values(x @ w.astype(np.float32) + np.float32(b), y, loss).sum())
+    zh = shard.xh @ w.astype(np.float32) + np.float32(b)
+    correct = int(np.count_nonzero((zh > 0) == (shard.yh > 0.5)))
+    return {"loss": total, "n": shard.n, "correct": correct, "nh": shard.nh}
+
+
+def step_rows(shard: Shard, step: int, steps: int) -> slice:
+    """This shard's rows of global step ``step`` of ``steps`` per epoch."""
+    lo = shard.n * step // steps
+    return slice(lo, shard.n * (step + 1) // steps)
+
+
+def sync_grad(shard: Shard, w: Any, b: float, loss: str, step: int, steps: int) -> Any:
+    """This shard's part of one synchronous minibatch: its gradient sum and row count."""
+    rows = step_rows(shard, step, steps)
+    gw, gb = grad_sum(shard.x[rows], shard.y[rows], w, b, loss)
+    return gw, gb, rows.stop - rows.start
+
+
+def local_steps(
+    shard: Shard, w: Any, b: float, loss: str, lr: float, alpha: float,
+    first: int, count: int, steps: int,
+) -> tuple[Any, float]:  # fmt: skip
+    """``count`` minibatch steps on this shard alone, from step ``first`` of ``steps`` per
+    epoch; the weights it ends with."""
+    import numpy as np
+
+    w = np.array(w, dtype=np.float64)
+    for step in range(first, first + count):
+        rows = step_rows(shard, step % steps, steps)
+        n = rows.stop - rows.start
+        if n == 0:
+            continue
+        gw, gb = grad_sum(shard.x[rows], shard.y[rows], w, b, loss)
+        w -= lr * (gw / n + alpha * w)
+        b -= lr * gb / n
+    return w, b
+
+
+def partial_fit(shard: Shard, model: Any) -> Any:
+    """scikit-learn's ``partial_fit`` over this shard's training blocks in order."""
+    import numpy as np
+
+    for lo, hi in zip(shard.bounds[:-1], shard.bounds[1:], strict=True):
+        model.partial_fit(shard.x[lo:hi], shard.y[lo:hi], classes=np.array([0.0, 1.0]))
+    return model
+
+
+def predict(shard: Shard, w: Any, b: float) -> dict[str, float]:
+    """Labels for every row of the shard (training and held-out): the count of positives,
+    the seconds it took, and the bandwidth bound: the seconds a copy of the rows takes,
+    halved (a copy reads and writes every byte; prediction only reads)."""
+    import numpy as np
+
+    w32, b32 = np.asarray(w, dtype=np.float32), np.float32(b)
+    start = time.perf_counter()
+    positives = 0
+    for x in (shard.x, shard.xh):
+        for lo in range(0, len(x), 1 << 16):
+            positives += int(np.count_nonzero(x[lo : lo + (1 << 16)] @ w32 + b32 > 0))
+    predict_s = time.perf_counter() - start
+    buffer = np.empty((1 << 16, shard.x.shape[1]), np.float32)
+    start = time.perf_counter()
+    for x in (shard.x, shard.xh):
+        for lo in range(0, len(x), 1 << 16):
+            chunk = x[lo : lo + (1 << 16)]
+            np.copyto(buffer[: len(chunk)], chunk)
+    read_s = (time.perf_counter() - start) / 2
+    rows = shard.n + shard.nh
+    return {"rows": rows, "positives": positives, "predict_s": predict_s, "read_s": read_s,
+            "bytes": int(shard.x.nbytes + shard.xh.nbytes)}  # fmt: skip
