@@ -309,7 +309,7 @@ def test_get_workload() -> None:
     assert get_workload("kmeans") is KMEANS
     assert get_workload("gridsearch") is GRID
     assert get_workload("nnsearch") is NN
-    assert sorted(WORKLOADS) == ["gridsearch", "kmeans", "nnsearch", "sgd"]
+    assert sorted(WORKLOADS) == ["gridsearch", "kmeans", "nnsearch", "predict", "sgd"]
 
 
 def test_get_workload_unknown() -> None:

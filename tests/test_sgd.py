@@ -133,3 +133,23 @@ def test_the_cli_refuses_bad_parameters_in_one_line(cli):
         assert_one_line_error(result, message)
         assert time.monotonic() - started < 3
         assert not cli.home.exists()
+
+
+def test_a_cli_run_is_recorded_and_predict_uses_its_weights(cli):
+    small = [arg for s in SMALL for arg in ("--set", s)]
+    trained = cli("run", "sgd", *small, "--set", "batch_size=1000", "--set", "epochs=2",
+                  "--workers", "2", "--seed", "5", "--json", check=True).json()  # fmt: skip
+    shown = cli("runs", "show", trained["run_id"], "--json", check=True).json()
+    assert shown["workload"] == "sgd" and shown["status"] == "succeeded"
+    assert {"sgd.png", "sgd_history.csv"} <= set(shown["artifacts"])
+    assert len(shown["metrics"]["weights"]) == 10
+    assert [row["epoch"] for row in shown["tables"]["epochs"]] == [0, 1, 2]
+    predicted = cli("run", "predict", "--set", f"run={trained['run_id'][:6]}", "--workers", "2",
+                    "--json", check=True).json()  # fmt: skip
+    record = cli("runs", "show", predicted["run_id"], "--json", check=True).json()
+    assert record["params"]["run"] == trained["run_id"]  # the prefix resolved before the run
+    assert record["metrics"]["rows"] == 6 * 2000
+    assert record["metrics"]["trained_run_id"] == trained["run_id"]
+    listing = {w["name"]: w for w in cli("workloads", "--json", check=True).json()}
+    assert "Dask Actor" in listing["sgd"]["notes"] and "deep" in listing["sgd"]["notes"]
+    assert "predict" in listing

@@ -8,7 +8,7 @@ from scalecloud.workloads.core import Workload
 from scalecloud.workloads.search import gridsearch, nnsearch
 
 WORKLOADS: dict[str, Workload] = {
-    w.name: w for w in (kmeans.WORKLOAD, gridsearch.WORKLOAD, nnsearch.WORKLOAD, sgd.WORKLOAD)
+    w.name: w for w in (kmeans.WORKLOAD, gridsearch.WORKLOAD, nnsearch.WORKLOAD, *sgd.WORKLOADS)
 }
 
 

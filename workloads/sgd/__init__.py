@@ -94,26 +94,20 @@ WORKLOAD = Workload(
     "blocks in order; sync with batch_size = all rows is full-batch gradient descent.",
 )
 
-
-def make_data(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Any:
-    """One shard per worker, generated there: contiguous training blocks and a share of the
-    held-out blocks."""
-    import numpy as np
-    import scalecloud.workloads.sgd.shards as shards
-    from scalecloud.workloads.kmeans import fast, recovery
-
-    make = shards.BlockMaker(params["rows_per_block"], params["n_features"], seed)
-    workers = fast._workers(client)
-    count = max(1, min(len(workers), params["n_blocks"]))
-    train = np.array_split(np.arange(params["n_blocks"]), count)
-    held = np.array_split(params["n_blocks"] + np.arange(params["holdout_blocks"]), count)
-    futures = [
-        client.submit(shards.Shard, make, ids.tolist(), test.tolist(), workers=[worker],
-                      allow_other_workers=True, pure=False)
-        for worker, ids, test in zip(workers, train, held, strict=False)
-    ]  # fmt: skip
-    watch = recovery.Watch(on_event, None)
-    return fast.DistributedData(futures=futures, workers=[""] * len(futures), watch=watch)
+PREDICT = Workload(
+    name="predict",
+    summary="distributed prediction with the weights of a recorded sgd run: broadcast once, "
+    "applied to every partition on the workers",
+    target="scalecloud.workloads.sgd.predict:run",
+    requires="scalecloud.workloads.sgd.predict:check",
+    reproduced=("rows", "positives"),
+    headline="{rows:,} rows at {rows_per_s:.4g} rows/s",
+    params=(Param("run", "str", None, "id of a recorded sgd run (its weights, data and seed)"),),
+    notes="The lecture: parallelism is trivial at prediction time, you just need to distribute "
+    "your weights. The weights go to every worker once (Client.scatter, broadcast); rows/s "
+    "is set against the bandwidth bound measured on the same rows (a streaming column sum).",
+)
+WORKLOADS = (WORKLOAD, PREDICT)
 
 
 def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> WorkloadResult:
@@ -125,7 +119,7 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
     rows = params["n_blocks"] * params["rows_per_block"]
     on_event(Event("step", f"generating {rows:,} × {params['n_features']} rows on the workers"))
     start = time.perf_counter()
-    data = make_data(client, params, seed, on_event)
+    data = shards.make_data(client, params, seed, on_event)
     try:
         nbytes = sum(s["nbytes"] for s in on_partitions(client, data, shards.summary))
         generate_s = time.perf_counter() - start
