@@ -96,8 +96,8 @@ def test_metrics_history_artifacts_and_prediction(client, tmp_path: Path):
     assert prediction["rows_per_s"] > 0 and prediction["bound_rows_per_s"] > 0
     workload = get_workload("sgd")
     names = workload.write_artifacts(metrics, tmp_path)
-    assert names == ["sgd_history.csv", "sgd.png"]
-    assert (tmp_path / "sgd_history.csv").read_text().startswith("epoch,time_s,loss,accuracy")
+    assert names == ["epochs.csv", "sgd.png"]
+    assert (tmp_path / "epochs.csv").read_text().startswith("epoch,time_s,loss,accuracy")
     assert (tmp_path / "sgd.png").stat().st_size > 1000
     assert workload.headline_of(metrics).startswith("sync: loss ")
 
@@ -141,7 +141,7 @@ def test_a_cli_run_is_recorded_and_predict_uses_its_weights(cli):
                   "--workers", "2", "--seed", "5", "--json", check=True).json()  # fmt: skip
     shown = cli("runs", "show", trained["run_id"], "--json", check=True).json()
     assert shown["workload"] == "sgd" and shown["status"] == "succeeded"
-    assert {"sgd.png", "sgd_history.csv"} <= set(shown["artifacts"])
+    assert {"sgd.png", "epochs.csv"} <= set(shown["artifacts"])
     assert len(shown["metrics"]["weights"]) == 10
     assert [row["epoch"] for row in shown["tables"]["epochs"]] == [0, 1, 2]
     predicted = cli("run", "predict", "--set", f"run={trained['run_id'][:6]}", "--workers", "2",

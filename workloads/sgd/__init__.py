@@ -91,7 +91,9 @@ WORKLOAD = Workload(
     "i from block_seed(seed, i). Differs from the lecture: the parameter server is a Dask "
     "Actor, not TensorFlow's, and the model is linear (logistic or hinge loss), not a deep "
     "network. sequential is exactly scikit-learn's SGDClassifier.partial_fit over the "
-    "blocks in order; sync with batch_size = all rows is full-batch gradient descent.",
+    "blocks in order; sync with batch_size = all rows is full-batch gradient descent. async "
+    "applies the updates in the order the workers' timing gives: a rerun matches it only to "
+    "a few digits.",
 )
 
 PREDICT = Workload(

@@ -13,12 +13,12 @@ SIZES: dict[str, tuple[int, int]] = {"sgd.png": (1000, 400)}
 
 
 def write(metrics: dict[str, Any], folder: Path) -> list[str]:
-    """``sgd_history.csv`` and ``sgd.png`` when there is a history; their names."""
+    """``epochs.csv`` and ``sgd.png`` when there is a history; their names."""
     history = metrics.get("history") or []
     if not history:
         return []
-    write_csv(folder / "sgd_history.csv", history)
-    return ["sgd_history.csv", sgd_plot(metrics, folder).name]
+    write_csv(folder / "epochs.csv", history)
+    return ["epochs.csv", sgd_plot(metrics, folder).name]
 
 
 def sgd_plot(metrics: dict[str, Any], folder: Path) -> Path:

@@ -93,6 +93,8 @@ def epoch_sync(client: Any, data: DistributedData, model: Model, p: dict[str, An
         parts = on_partitions(client, data, shards.sync_grad, model.w, model.b, p["loss"],
                               step, steps)  # fmt: skip
         count = sum(n for _, _, n in parts)
+        if not count:  # a batch smaller than the workers: this step has no row anywhere
+            continue
         gw = sum(g for g, _, _ in parts) / count
         gb = sum(g for _, g, _ in parts) / count
         model.w = model.w - lr * (gw + alpha * model.w)
