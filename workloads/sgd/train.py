@@ -144,14 +144,17 @@ def train(
     model = new_model(params, params["n_features"], seed)
     history: list[dict[str, Any]] = []
     clock = 0.0
+    began = time.perf_counter()
 
     def measure(epoch: int) -> None:
         w, b = model.weights()
         parts = on_partitions(client, data, shards.evaluate, w, b, params["loss"])
         loss = sum(q["loss"] for q in parts) / p["n_train"] + params["alpha"] / 2 * float(w @ w)
         accuracy = sum(q["correct"] for q in parts) / max(1, n_holdout)
+        # time_s: training alone; wall_s: since the start, evaluations included.
         history.append({"epoch": epoch, "time_s": round(clock, 4), "loss": loss,
-                        "accuracy": accuracy})  # fmt: skip
+                        "accuracy": accuracy,
+                        "wall_s": round(time.perf_counter() - began, 4)})  # fmt: skip
         if epoch:
             on_event(Event("info", f"epoch {epoch}: loss {loss:.6g}, held-out accuracy "
                                    f"{accuracy:.4f} ({clock:.2f} s)"))  # fmt: skip
