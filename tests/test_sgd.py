@@ -153,3 +153,16 @@ def test_a_cli_run_is_recorded_and_predict_uses_its_weights(cli):
     listing = {w["name"]: w for w in cli("workloads", "--json", check=True).json()}
     assert "Dask Actor" in listing["sgd"]["notes"] and "deep" in listing["sgd"]["notes"]
     assert "predict" in listing
+
+
+@pytest.mark.parametrize("strategy", ["sequential", "sync", "local"])
+def test_regenerated_blocks_give_the_same_model_as_blocks_in_memory(client, strategy):
+    # batch 300 of 8,000 rows: steps straddle the blocks' edges
+    settings = [f"strategy={strategy}", "batch_size=300", "epochs=2", "predict=true"]
+    memory = fit(client, *settings, "storage=memory")
+    regenerated = fit(client, *settings, "storage=regenerate")
+    assert memory["storage"] == "memory" and regenerated["storage"] == "regenerate"
+    assert regenerated["weights"] == memory["weights"]
+    assert regenerated["loss"] == memory["loss"]
+    assert regenerated["prediction"]["positives"] == memory["prediction"]["positives"]
+    assert regenerated["held_bytes"] < memory["held_bytes"]

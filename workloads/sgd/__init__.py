@@ -81,6 +81,14 @@ WORKLOAD = Workload(
             "loss whose time to reach is reported (default: 1.01 × the lowest loss of the run)",
         ),
         Param(
+            "storage",
+            "str",
+            "auto",
+            "memory keeps the training rows on the workers; regenerate rebuilds each block "
+            "from its seed when a step needs it (data larger than memory); auto picks",
+            choices=("auto", "memory", "regenerate"),
+        ),
+        Param(
             "predict",
             "bool",
             False,
@@ -119,11 +127,13 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
     from scalecloud.workloads.kmeans.fast import on_partitions
 
     rows = params["n_blocks"] * params["rows_per_block"]
-    on_event(Event("step", f"generating {rows:,} × {params['n_features']} rows on the workers"))
+    storage = shards.choose_storage(client, params)
+    on_event(Event("step", f"generating {rows:,} × {params['n_features']} rows on the workers "
+                           f"({storage})"))  # fmt: skip
     start = time.perf_counter()
-    data = shards.make_data(client, params, seed, on_event)
+    data = shards.make_data(client, dict(params, storage=storage), seed, on_event)
     try:
-        nbytes = sum(s["nbytes"] for s in on_partitions(client, data, shards.summary))
+        held = sum(s["nbytes"] for s in on_partitions(client, data, shards.summary))
         generate_s = time.perf_counter() - start
         on_event(Event("step", f"training ({params['strategy']}, {params['epochs']} epochs)"))
         metrics = train.train(client, data, params, seed, on_event)
@@ -135,7 +145,8 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
     finally:
         client.cancel(data.futures)
     metrics.update(strategy=params["strategy"], generate_s=round(generate_s, 4),
-                   data_bytes=nbytes, n_workers=len(data.futures))  # fmt: skip
+                   data_bytes=rows * params["n_features"] * 4, held_bytes=held,
+                   storage=storage, n_workers=len(data.futures))  # fmt: skip
     target = metrics["time_to_target_s"]
     summary = [
         ("final loss", f"{metrics['loss']:.6g}"),
@@ -144,8 +155,8 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
          if target is not None else f"not reached (loss ≤ {metrics['target_loss']:.6g})"),
         ("training time", f"{metrics['train_s']:.2f} s ({params['epochs']} epochs, "
          f"{params['strategy']})"),
-        ("data", f"{nbytes / 1e9:.3f} GB ({metrics['n_train']:,} training rows), generated "
-         f"in {generate_s:.2f} s"),
+        ("data", f"{metrics['data_bytes'] / 1e9:.3f} GB ({metrics['n_train']:,} training rows, "
+         f"{storage}), generated in {generate_s:.2f} s"),
     ]  # fmt: skip
     if "staleness_max" in metrics:
         summary.append(("staleness", f"mean {metrics['staleness_mean']:.2f}, max "

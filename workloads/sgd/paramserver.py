@@ -67,7 +67,7 @@ def worker_epoch(shard: shards.Shard, server: Any, loss: str, steps: int) -> int
         if n == 0:
             step += 1
             continue
-        gw, gb = shards.grad_sum(shard.x[rows], shard.y[rows], w, b, loss)
+        gw, gb = shards.grad_sum(*shard.rows(rows.start, rows.stop), w, b, loss)
         w, b, version, applied = server.push(gw, gb, n, version).result()
         pushes += 1
         step += 1 if applied else 0

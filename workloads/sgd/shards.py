@@ -3,15 +3,17 @@
 The array is generated on the workers, block by block, from the seed: block ``i`` is a
 function of ``block_seed(seed, i)`` alone (rows drawn from a logistic model whose true
 weights come from the seed). Each worker holds one :class:`Shard`: the training rows of
-its contiguous range of blocks, concatenated (float32), and its share of the held-out
-blocks. The functions below run on a shard where it lives (``fast.on_partitions``); only
+its contiguous range of blocks, concatenated (float32), or, for data larger than memory,
+only their seeds (each block is regenerated when a step reaches it), and its share of the
+held-out blocks. The functions below run on a shard where it lives (``fast.on_partitions``); only
 weights, gradients and sums travel.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from scalecloud.infra.events import EventFn
@@ -50,23 +52,70 @@ class BlockMaker:
 
 
 class Shard:
-    """One worker's rows: training blocks ``train_ids`` and held-out blocks ``test_ids``."""
+    """One worker's rows: training blocks ``train_ids`` (in memory, or regenerated from
+    their seeds when used: ``keep=False``) and held-out blocks ``test_ids`` (in memory)."""
 
-    def __init__(self, make: Callable[[int], Any], train_ids: list[int], test_ids: list[int]):
+    def __init__(
+        self, make: Callable[[int], Any], train_ids: list[int], test_ids: list[int],
+        keep: bool = True,
+    ) -> None:  # fmt: skip
         import numpy as np
 
-        self.train_ids, self.test_ids = train_ids, test_ids
-        blocks = [make(i) for i in train_ids]
-        d = blocks[0][0].shape[1] if blocks else make(0)[0].shape[1]
-        self.bounds = [int(v) for v in np.cumsum([0] + [len(x) for x, _ in blocks])]
-        self.x, self.y = _stack(blocks, d)
-        del blocks
-        self.xh, self.yh = _stack([make(i) for i in test_ids], d)
-        self.n, self.nh = len(self.x), len(self.xh)
+        self.make, self.train_ids, self.test_ids = make, train_ids, test_ids
+        self.xh, self.yh = _stack([make(i) for i in test_ids], getattr(make, "n_features", 0))
+        self._cache: dict[int, tuple[Any, Any]] = {}
+        if keep:
+            blocks = [make(i) for i in train_ids]
+            lengths = [len(x) for x, _ in blocks]
+            self.x, self.y = _stack(blocks, self.xh.shape[1])
+            del blocks
+        else:
+            lengths = [make.rows] * len(train_ids)  # type: ignore[attr-defined]
+            self.x = self.y = None
+        self.bounds = [int(v) for v in np.cumsum([0, *lengths])]
+        self.n, self.nh = self.bounds[-1], len(self.xh)
 
     @property
     def nbytes(self) -> int:
-        return int(self.x.nbytes + self.y.nbytes + self.xh.nbytes + self.yh.nbytes)
+        """Bytes held in memory (the training rows only when kept)."""
+        held = int(self.xh.nbytes + self.yh.nbytes)
+        return held + (0 if self.x is None else int(self.x.nbytes + self.y.nbytes))
+
+    def block(self, j: int) -> tuple[Any, Any]:
+        """The rows of this shard's ``j``-th training block."""
+        if self.x is not None:
+            lo, hi = self.bounds[j], self.bounds[j + 1]
+            return self.x[lo:hi], self.y[lo:hi]
+        if j not in self._cache:
+            if len(self._cache) >= 2:  # steps go forward: the two latest blocks suffice
+                del self._cache[min(self._cache)]
+            self._cache[j] = self.make(self.train_ids[j])
+        return self._cache[j]
+
+    def blocks(self) -> Iterator[tuple[Any, Any]]:
+        for j in range(len(self.train_ids)):
+            yield self.block(j)
+
+    def rows(self, lo: int, hi: int) -> tuple[Any, Any]:
+        """Training rows ``lo:hi`` (from the one or more blocks they lie in)."""
+        import numpy as np
+
+        if self.x is not None:
+            return self.x[lo:hi], self.y[lo:hi]
+        first = int(np.searchsorted(self.bounds, lo, side="right")) - 1
+        parts = []
+        j = first
+        while j < len(self.train_ids) and self.bounds[j] < hi:
+            x, y = self.block(j)
+            a, b = (
+                max(lo, self.bounds[j]) - self.bounds[j],
+                min(hi, self.bounds[j + 1]) - self.bounds[j],
+            )
+            parts.append((x[a:b], y[a:b]))
+            j += 1
+        if len(parts) == 1:
+            return parts[0]
+        return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _stack(blocks: list[tuple[Any, Any]], d: int) -> tuple[Any, Any]:
@@ -86,17 +135,29 @@ def make_data(client: Any, params: dict[str, Any], seed: int, on_event: EventFn)
     from scalecloud.workloads.kmeans import fast, recovery
 
     make = BlockMaker(params["rows_per_block"], params["n_features"], seed)
+    keep = choose_storage(client, params) == "memory"
     workers = fast._workers(client)
     count = max(1, min(len(workers), params["n_blocks"]))
     train = np.array_split(np.arange(params["n_blocks"]), count)
     held = np.array_split(params["n_blocks"] + np.arange(params["holdout_blocks"]), count)
     futures = [
-        client.submit(Shard, make, ids.tolist(), test.tolist(), workers=[worker],
+        client.submit(Shard, make, ids.tolist(), test.tolist(), keep, workers=[worker],
                       allow_other_workers=True, pure=False)
         for worker, ids, test in zip(workers, train, held, strict=False)
     ]  # fmt: skip
     watch = recovery.Watch(on_event, None)
     return fast.DistributedData(futures=futures, workers=[""] * len(futures), watch=watch)
+
+
+def choose_storage(client: Any, params: dict[str, Any]) -> str:
+    """``memory`` when the training rows fit in half the workers' memory, else
+    ``regenerate`` (unless ``storage`` says which)."""
+    if params.get("storage", "auto") != "auto":
+        return str(params["storage"])
+    nbytes = params["n_blocks"] * params["rows_per_block"] * (params["n_features"] + 1) * 4
+    workers = client.scheduler_info()["workers"].values()
+    budget = sum(w.get("memory_limit") or 0 for w in workers)
+    return "memory" if not budget or nbytes <= 0.5 * budget else "regenerate"
 
 
 def summary(shard: Shard) -> dict[str, int]:
@@ -137,8 +198,7 @@ def evaluate(shard: Shard, w: Any, b: float, loss: str) -> dict[str, float]:
     import numpy as np
 
     total = 0.0
-    for start in range(0, shard.n, 1 << 18):
-        x, y = shard.x[start : start + (1 << 18)], shard.y[start : start + (1 << 18)]
+    for x, y in shard.blocks():
         total += float(loss_values(x @ w.astype(np.float32) + np.float32(b), y, loss).sum())
     zh = shard.xh @ w.astype(np.float32) + np.float32(b)
     correct = int(np.count_nonzero((zh > 0) == (shard.yh > 0.5)))
@@ -154,7 +214,7 @@ def step_rows(shard: Shard, step: int, steps: int) -> slice:
 def sync_grad(shard: Shard, w: Any, b: float, loss: str, step: int, steps: int) -> Any:
     """This shard's part of one synchronous minibatch: its gradient sum and row count."""
     rows = step_rows(shard, step, steps)
-    gw, gb = grad_sum(shard.x[rows], shard.y[rows], w, b, loss)
+    gw, gb = grad_sum(*shard.rows(rows.start, rows.stop), w, b, loss)
     return gw, gb, rows.stop - rows.start
 
 
@@ -172,7 +232,7 @@ def local_steps(
         n = rows.stop - rows.start
         if n == 0:
             continue
-        gw, gb = grad_sum(shard.x[rows], shard.y[rows], w, b, loss)
+        gw, gb = grad_sum(*shard.rows(rows.start, rows.stop), w, b, loss)
         w -= lr * (gw / n + alpha * w)
         b -= lr * gb / n
     return w, b
@@ -182,8 +242,8 @@ def partial_fit(shard: Shard, model: Any) -> Any:
     """scikit-learn's ``partial_fit`` over this shard's training blocks in order."""
     import numpy as np
 
-    for lo, hi in zip(shard.bounds[:-1], shard.bounds[1:], strict=True):
-        model.partial_fit(shard.x[lo:hi], shard.y[lo:hi], classes=np.array([0.0, 1.0]))
+    for x, y in shard.blocks():
+        model.partial_fit(x, y, classes=np.array([0.0, 1.0]))
     return model
 
 
@@ -196,15 +256,15 @@ def predict(shard: Shard, w: Any, b: float) -> dict[str, float]:
     w32, b32 = np.asarray(w, dtype=np.float32), np.float32(b)
     start = time.perf_counter()
     positives = 0
-    for x in (shard.x, shard.xh):
+    for x in itertools.chain((x for x, _ in shard.blocks()), [shard.xh]):
         for lo in range(0, len(x), 1 << 16):
             positives += int(np.count_nonzero(x[lo : lo + (1 << 16)] @ w32 + b32 > 0))
     predict_s = time.perf_counter() - start
     start = time.perf_counter()
-    for x in (shard.x, shard.xh):
+    for x in itertools.chain((x for x, _ in shard.blocks()), [shard.xh]):
         for lo in range(0, len(x), 1 << 16):
             x[lo : lo + (1 << 16)].sum(axis=0)
     read_s = time.perf_counter() - start
     rows = shard.n + shard.nh
     return {"rows": rows, "positives": positives, "predict_s": predict_s, "read_s": read_s,
-            "bytes": int(shard.x.nbytes + shard.xh.nbytes)}  # fmt: skip
+            "bytes": int(rows * shard.xh.shape[1] * 4)}  # fmt: skip
