@@ -166,3 +166,22 @@ def test_regenerated_blocks_give_the_same_model_as_blocks_in_memory(client, stra
     assert regenerated["loss"] == memory["loss"]
     assert regenerated["prediction"]["positives"] == memory["prediction"]["positives"]
     assert regenerated["held_bytes"] < memory["held_bytes"]
+
+
+def test_the_users_file_is_read_split_and_scattered(client, tmp_path: Path):
+    x, y = make_block(3000, 6, 1, 0)
+    path = tmp_path / "rows.csv"
+    lines = [
+        "a,b,c,d,e,f,target",
+        *(",".join(map(str, [*row, int(t)])) for row, t in zip(x, y, strict=True)),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    own = [f"data={path}", "label_column=target", "test_size=0.2"]
+    metrics = fit(client, *own, "strategy=sync", "batch_size=600", "epochs=3")
+    assert metrics["n_train"] == 2400 and metrics["n_holdout"] == 600
+    assert len(metrics["weights"]) == 6 and metrics["accuracy"] > 0.7
+    workload = get_workload("sgd")
+    with pytest.raises(ScalecloudError, match="column 'label' is not in"):
+        workload.check_ready(workload.resolve([f"data={path}"]))
+    with pytest.raises(ScalecloudError, match="batch_size 5,000 is larger than the data"):
+        fit(client, *own, "batch_size=5000")

@@ -80,6 +80,12 @@ WORKLOAD = Workload(
             None,
             "loss whose time to reach is reported (default: 1.01 × the lowest loss of the run)",
         ),
+        Param("data", "path", None, "your own CSV or Parquet file instead of generated rows"),
+        Param(
+            "feature_columns", "strs", None, "columns of --set data (default: all but the label)"
+        ),
+        Param("label_column", "str", "label", "label column of --set data (two classes)"),
+        Param("test_size", "float", 0.1, "share of --set data's rows held out", minimum=0.0),
         Param(
             "storage",
             "str",
@@ -121,6 +127,7 @@ WORKLOADS = (WORKLOAD, PREDICT)
 
 
 def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> WorkloadResult:
+    import scalecloud.workloads.sgd.data as sgd_data
     import scalecloud.workloads.sgd.predict as predict
     import scalecloud.workloads.sgd.shards as shards
     import scalecloud.workloads.sgd.train as train
@@ -131,7 +138,7 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
     on_event(Event("step", f"generating {rows:,} × {params['n_features']} rows on the workers "
                            f"({storage})"))  # fmt: skip
     start = time.perf_counter()
-    data = shards.make_data(client, dict(params, storage=storage), seed, on_event)
+    data = sgd_data.on_workers(client, dict(params, storage=storage), seed, on_event)
     try:
         held = sum(s["nbytes"] for s in on_partitions(client, data, shards.summary))
         generate_s = time.perf_counter() - start
@@ -145,7 +152,7 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
     finally:
         client.cancel(data.futures)
     metrics.update(strategy=params["strategy"], generate_s=round(generate_s, 4),
-                   data_bytes=rows * params["n_features"] * 4, held_bytes=held,
+                   data_bytes=metrics["n_train"] * (data.n_features or 0) * 4, held_bytes=held,
                    storage=storage, n_workers=len(data.futures))  # fmt: skip
     target = metrics["time_to_target_s"]
     summary = [
@@ -155,7 +162,7 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
          if target is not None else f"not reached (loss ≤ {metrics['target_loss']:.6g})"),
         ("training time", f"{metrics['train_s']:.2f} s ({params['epochs']} epochs, "
          f"{params['strategy']})"),
-        ("data", f"{metrics['data_bytes'] / 1e9:.3f} GB ({metrics['n_train']:,} training rows, "
+        ("data", f"{params['data'] + ': ' if params['data'] else ''}{metrics['data_bytes'] / 1e9:.3f} GB ({metrics['n_train']:,} training rows, "
          f"{storage}), generated in {generate_s:.2f} s"),
     ]  # fmt: skip
     if "staleness_max" in metrics:

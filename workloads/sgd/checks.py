@@ -18,6 +18,11 @@ def check(params: dict[str, Any]) -> None:
     lr = params.get("lr")
     if lr is not None and lr <= 0:
         raise ScalecloudError(f"the learning rate must be > 0, got lr={lr:g}", "e.g. --set lr=0.5")
+    if params.get("data"):
+        from scalecloud.workloads.sgd.data import check as check_data
+
+        check_data(params)  # the batch is checked against the rows once they are read
+        return
     rows = params["n_blocks"] * params["rows_per_block"]
     if params["strategy"] != "sequential" and params["batch_size"] > rows:
         raise ScalecloudError(

@@ -86,13 +86,14 @@ def check(params: dict[str, Any]) -> None:
 def run(client: Any, params: dict[str, Any], seed: int, on_event: Any) -> Any:
     """Regenerate the trained run's data on the workers, then predict every row with its
     weights."""
+    import scalecloud.workloads.sgd.data as sgd_data
     from scalecloud.infra.events import Event
     from scalecloud.workloads.core import WorkloadResult
 
     record = trained_run(params["run"])
     trained = dict(record["params"])
     on_event(Event("step", f"generating the data of run {record['id']} on the workers"))
-    data = shards.make_data(client, trained, int(record["seed"]), on_event)
+    data = sgd_data.on_workers(client, trained, int(record["seed"]), on_event)
     try:
         from scalecloud.workloads.kmeans.fast import on_partitions
 

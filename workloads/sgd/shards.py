@@ -75,6 +75,16 @@ class Shard:
         self.bounds = [int(v) for v in np.cumsum([0, *lengths])]
         self.n, self.nh = self.bounds[-1], len(self.xh)
 
+    @classmethod
+    def of_arrays(cls, x: Any, y: Any, xh: Any, yh: Any) -> Shard:
+        """A shard of rows given (the user's data): one training block, kept."""
+        shard = cls.__new__(cls)
+        shard.make, shard.train_ids, shard.test_ids = None, [0], []  # type: ignore[assignment]
+        shard._cache = {}
+        shard.x, shard.y, shard.xh, shard.yh = x, y, xh, yh
+        shard.bounds, shard.n, shard.nh = [0, len(x)], len(x), len(xh)
+        return shard
+
     @property
     def nbytes(self) -> int:
         """Bytes held in memory (the training rows only when kept)."""
@@ -146,7 +156,8 @@ def make_data(client: Any, params: dict[str, Any], seed: int, on_event: EventFn)
         for worker, ids, test in zip(workers, train, held, strict=False)
     ]  # fmt: skip
     watch = recovery.Watch(on_event, None)
-    return fast.DistributedData(futures=futures, workers=[""] * len(futures), watch=watch)
+    return fast.DistributedData(futures=futures, workers=[""] * len(futures), watch=watch,
+                                n_features=params["n_features"])  # fmt: skip
 
 
 def choose_storage(client: Any, params: dict[str, Any]) -> str:

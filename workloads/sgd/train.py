@@ -141,7 +141,7 @@ def train(
         steps=steps_per_epoch(n_train, params["batch_size"]),
     )
     n_holdout = sum(s["nh"] for s in stats)
-    model = new_model(params, params["n_features"], seed)
+    model = new_model(params, data.n_features or params["n_features"], seed)
     history: list[dict[str, Any]] = []
     clock = 0.0
     began = time.perf_counter()
