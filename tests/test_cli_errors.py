@@ -163,7 +163,7 @@ def test_every_command_has_help_with_an_example(cli):
 
 def test_workloads_lists_parameters_and_defaults(cli):
     listing = {w["name"]: w for w in cli("workloads", "--json", check=True).json()}
-    assert set(listing) == {"kmeans", "gridsearch", "nnsearch"}
+    assert set(listing) == {"kmeans", "gridsearch", "nnsearch", "sgd", "predict"}
     kmeans = {p["name"]: p for p in listing["kmeans"]["params"]}
     assert kmeans["n_blocks"]["default"] == "100" and kmeans["rows_per_block"]["default"] == "20000"
     assert kmeans["n_centers"]["default"] == "12" and kmeans["n_features"]["default"] == "20"

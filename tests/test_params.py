@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.workloads import kmeans
+from scalecloud.workloads import kmeans, sgd
 from scalecloud.workloads.core import Param
 from scalecloud.workloads.registry import WORKLOADS, get_workload
 from scalecloud.workloads.runner import PreparedRun, WorkloadRequest, prepare
@@ -294,7 +294,7 @@ def test_param_format() -> None:
     assert Param.format(7) == "7"
 
 
-@pytest.mark.parametrize("workload", [KMEANS, GRID, NN], ids=lambda w: w.name)
+@pytest.mark.parametrize("workload", [KMEANS, GRID, NN, sgd.WORKLOAD], ids=lambda w: w.name)
 def test_defaults_format_and_parse_back(workload) -> None:
     for param in workload.params:
         if param.default is None:
@@ -309,7 +309,7 @@ def test_get_workload() -> None:
     assert get_workload("kmeans") is KMEANS
     assert get_workload("gridsearch") is GRID
     assert get_workload("nnsearch") is NN
-    assert sorted(WORKLOADS) == ["gridsearch", "kmeans", "nnsearch"]
+    assert sorted(WORKLOADS) == ["gridsearch", "kmeans", "nnsearch", "predict", "sgd"]
 
 
 def test_get_workload_unknown() -> None:

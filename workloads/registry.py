@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from scalecloud.infra.errors import ScalecloudError
-from scalecloud.workloads import kmeans
+from scalecloud.workloads import kmeans, sgd
 from scalecloud.workloads.core import Workload
 from scalecloud.workloads.search import gridsearch, nnsearch
 
 WORKLOADS: dict[str, Workload] = {
-    w.name: w for w in (kmeans.WORKLOAD, gridsearch.WORKLOAD, nnsearch.WORKLOAD)
+    w.name: w for w in (kmeans.WORKLOAD, gridsearch.WORKLOAD, nnsearch.WORKLOAD, *sgd.WORKLOADS)
 }
 
 
