@@ -36,10 +36,11 @@ class TaskCount(SchedulerPlugin):
             self.total -= 1
 
 
-def snapshot(dask_scheduler: Any) -> dict[str, int]:
-    """Counts and worker count, read on the scheduler (``client.run_on_scheduler``)."""
+def snapshot(dask_scheduler: Any) -> dict[str, Any]:
+    """Counts, worker count and worker addresses, read on the scheduler
+    (``client.run_on_scheduler``)."""
     plugin = dask_scheduler.plugins.get(PLUGIN_NAME)
-    counts = {"total": 0, "done": 0, "erred": 0}
+    counts: dict[str, Any] = {"total": 0, "done": 0, "erred": 0}
     if plugin is not None:
         counts = {"total": plugin.total, "done": plugin.done, "erred": plugin.erred}
     counts["workers"] = len(dask_scheduler.workers)
