@@ -59,7 +59,11 @@ def test_stack_config_declares_what_the_cli_would(config):
     )  # fmt: skip
     from_cli = declare(kube_spec(cli_spec))
     assert shape(from_config) == shape(from_cli)
-    pool = next(d for d in from_config if d.type == "gcp:container/nodePool:NodePool")
+    pool = next(
+        d
+        for d in from_config
+        if d.type == "gcp:container/nodePool:NodePool" and d.name.endswith("-workers")
+    )  # with --spot the scheduler has a pool of its own
     assert pool.inputs["autoscaling"] == {"minNodeCount": 0, "maxNodeCount": 3}
 
 
