@@ -77,7 +77,7 @@ class EventView:
         if self.quiet:
             # --json keeps stdout clean; warnings (such as a version mismatch) still show.
             if event.kind == "warning":
-                err.print(f"[yellow]Warning:[/] {event.message}")
+                warn(event)
             return
         if event.kind == "resources":
             data = event.data
@@ -95,7 +95,7 @@ class EventView:
                 workers=data["workers"],
             )  # fmt: skip
         elif event.kind == "warning":
-            self.progress.console.print(f"[yellow]Warning:[/] {event.message}")
+            warn(event)
         elif event.message:
             self.progress.console.print(f"[dim]→ {event.message}[/]")
 

@@ -75,10 +75,6 @@ class ProviderDescriptor:
     plan_properties: tuple[str, ...] = ()
 
 
-def provider_names() -> list[str]:
-    return list(PROVIDERS)
-
-
 def check_provider(name: str) -> str:
     """``name`` if it is a known provider, else the error that lists them."""
     if name not in PROVIDERS:

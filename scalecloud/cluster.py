@@ -99,8 +99,9 @@ class Cluster(ClusterSession):
         from scalecloud.workloads.runner import quiet_dask_logs
 
         quiet_dask_logs()
-        if not self.info.running:
-            raise not_running(self.info)
+        info = self.info
+        if not info.running:
+            raise not_running(info)
         address = self.reachable().scheduler_address
         try:
             with Client(address, timeout=CONNECT_TIMEOUT_S) as client:
@@ -181,8 +182,8 @@ def clusters(on_event: EventFn | None = None) -> list[ClusterInfo]:
     found = []
     for name in store.names():
         try:
-            provider, name = resolve_cluster(name, store)
-            info = provider.status(name)
+            record = store.get(name)
+            info = get_provider(record.get("provider", "local")).status(name) if record else None
         except ScalecloudError as exc:
             if on_event is not None:
                 on_event(Event("warning", f"{exc.message}; {exc.hint}"))

@@ -180,8 +180,8 @@ class ClusterSession:
 
         with interruptible():
             return execute(  # execute says it when the cluster is not running
-                prepared, self.reachable(running=False), self._events, strict_versions=strict_versions,
-                rerun_of=rerun_of,
+                prepared, self.reachable(running=False), self._events,
+                strict_versions=strict_versions, rerun_of=rerun_of,
             )  # fmt: skip
 
 

@@ -15,10 +15,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from scalecloud.infra.errors import ScalecloudError, Terminated
+from scalecloud.infra.errors import Terminated
 from scalecloud.infra.events import Event, EventFn, no_events
 from scalecloud.workloads.request import PreparedRun
-from scalecloud.workloads.runner import looks_like_script
 
 
 def prepare(
@@ -41,28 +40,8 @@ def prepare(
     from scalecloud.workloads.runner import WorkloadRequest
     from scalecloud.workloads.runner import prepare as check
 
-    if params and looks_like_script(target):
-        raise ScalecloudError(
-            "parameters apply to built-in workloads, not to scripts",
-            "pass arguments to the script instead: submit('script.py', '--epochs', '3')",
-        )
-    text = [*settings, *(f"{k}={v}" for k, v in params.items() if isinstance(v, str))]
-    prepared = check(WorkloadRequest(target, tuple(text), seed, tuple(args)))
-    typed = {k: v for k, v in params.items() if not isinstance(v, str)}
-    if not typed:
-        return prepared
-    assert prepared.workload is not None
-    values = dict(prepared.params)
-    for key, value in typed.items():
-        param = prepared.workload.param(key)
-        values[key] = param.from_record(list(value) if isinstance(value, tuple) else value)
-        if values[key] is not None:
-            param.check(values[key])
-    prepared.workload.check_ready(values)
-    return PreparedRun(
-        prepared.name, prepared.seed, values, workload=prepared.workload,
-        seed_given=prepared.seed_given,
-    )  # fmt: skip
+    request = WorkloadRequest(target, tuple(settings), seed, tuple(args), tuple(params.items()))
+    return check(request)
 
 
 def _main_thread() -> bool:

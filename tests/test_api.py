@@ -118,6 +118,7 @@ def test_errors_are_scalecloud_errors_and_create_nothing(home, capsys):
         lambda: scalecloud.prepare("kmeans", n_blocks=0),
         lambda: scalecloud.prepare("kmeans", no_such_param=1),
         lambda: scalecloud.prepare("no-such-workload"),
+        lambda: scalecloud.prepare(__file__, epochs=3),  # scripts take arguments, not params
         lambda: scalecloud.Run.load("zzzz"),
         lambda: scalecloud.connect(),
     ]

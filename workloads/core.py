@@ -76,6 +76,16 @@ class Param:
             return str(Path(text).expanduser())
         return text
 
+    def accept(self, value: Any) -> Any:
+        """A value given from Python: text is parsed as ``--set`` text is, anything else
+        converted as a recorded value is; either way checked."""
+        if isinstance(value, str):
+            return self.parse(value)
+        converted = self.from_record(list(value) if isinstance(value, tuple) else value)
+        if converted is not None:
+            self.check(converted)
+        return converted
+
     def from_record(self, value: Any) -> Any:
         """The value of this parameter from its JSON form in a run record (lists back to
         tuples); ``parse`` is for user text, this is lossless."""

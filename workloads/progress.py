@@ -55,14 +55,14 @@ class ProgressMonitor:
 
     def __init__(
         self, client: Any, on_event: EventFn, interval: float = 0.5,
-        on_no_workers: Callable[[], None] | None = None, initial_deadline: float = 0.0,
+        end_run: Callable[[], None] | None = None, initial_deadline: float = 0.0,
     ) -> None:  # fmt: skip
         self.client = client
         self.on_event = on_event
         self.interval = interval
         # Called (from the monitor's thread) to end the run: no worker for the deadline, or
         # no answer from the scheduler for SCHEDULER_TIMEOUT_S.
-        self.on_no_workers = on_no_workers
+        self.end_run = end_run
         self.deadline = no_worker_timeout()
         self.initial_deadline = initial_deadline
         self.none_since: float | None = None
@@ -141,8 +141,8 @@ class ProgressMonitor:
 
     def _give_up(self) -> None:
         self._stop.set()
-        if self.on_no_workers is not None:
-            self.on_no_workers()
+        if self.end_run is not None:
+            self.end_run()
 
     def _watch_empty(self, workers: int) -> None:
         """The deadline runs while no worker is there: from the last one's loss, or from the

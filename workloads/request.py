@@ -19,6 +19,8 @@ class WorkloadRequest:
     settings: tuple[str, ...] = ()
     seed: int | None = None
     args: tuple[str, ...] = ()
+    # Parameter values as Python objects (the API's keyword arguments), after settings.
+    values: tuple[tuple[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ def prepare(request: WorkloadRequest) -> PreparedRun:
                 f"script {request.target} does not exist",
                 "give the path of a Python file, or a workload name (see: scalecloud workloads)",
             )
-        if request.settings:
+        if request.settings or request.values:
             raise ScalecloudError(
                 "--set applies to built-in workloads, not to scripts",
                 f"pass arguments to the script after it: scalecloud submit {request.target} ARG ...",
@@ -64,6 +64,8 @@ def prepare(request: WorkloadRequest) -> PreparedRun:
             "set parameters with --set key=value",
         )
     params = workload.resolve(request.settings)
+    for key, value in request.values:
+        params[key] = workload.param(key).accept(value)
     workload.check_ready(params)
     return PreparedRun(
         workload.name, seed, params, workload=workload, seed_given=request.seed is not None
@@ -184,7 +186,7 @@ def _run_builtin(
         # With no worker left past the deadline the monitor closes the client, which ends
         # whatever the workload waits for; the run then fails with the monitor's reason.
         monitor = ProgressMonitor(
-            client, on_event, on_no_workers=client.close, initial_deadline=_first_worker(cluster)
+            client, on_event, end_run=client.close, initial_deadline=_first_worker(cluster)
         )
         try:
             with monitor:
@@ -221,7 +223,7 @@ def _run_script(
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, str(run.script), *run.args], env=env)
         monitor = ProgressMonitor(
-            client, on_event, on_no_workers=proc.terminate, initial_deadline=_first_worker(cluster)
+            client, on_event, end_run=proc.terminate, initial_deadline=_first_worker(cluster)
         )
         try:
             with monitor:
