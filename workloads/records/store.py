@@ -147,10 +147,7 @@ class RunStore:
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
         try:
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            if schema_version(db) != SCHEMA_VERSION:
-                migrate(db)
+            _set_up(db)
             yield db
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
@@ -266,6 +263,24 @@ class RunStore:
             if db is None:
                 return "ok"
             return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+def _set_up(db: sqlite3.Connection) -> None:
+    """WAL mode and the schema. Connections that open a new database at the same moment
+    can get "database is locked" at once here (SQLite does not wait for the switch to WAL
+    or its recovery), so this step is retried until the busy timeout."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            if schema_version(db) != SCHEMA_VERSION:
+                migrate(db)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _column_values(record: dict[str, Any]) -> tuple[Any, ...]:
