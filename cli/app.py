@@ -52,6 +52,8 @@ def _root(
     """Scale an ML experiment from a laptop to a cluster with one command."""
     global _debug
     _debug = debug
+    if debug:  # the library reads it too: Dask's own logs stay on the terminal
+        os.environ["SCALECLOUD_DEBUG"] = "1"
 
 
 def _register() -> None:

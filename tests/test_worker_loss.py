@@ -141,3 +141,38 @@ def test_an_empty_cluster_fails_a_run_unless_it_may_still_add_nodes(monkeypatch)
             time.sleep(0.5)
         assert "all workers were lost" in fixed.gave_up.message and closed == [1]
         assert adaptive.gave_up is None  # an adaptive cluster may still be adding nodes
+
+
+LOST_SCHEDULER = """
+import socket, subprocess, sys, time
+from distributed import Client
+
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+scheduler = subprocess.Popen(
+    [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+     "--port", str(port), "--no-dashboard"], stderr=subprocess.DEVNULL)
+if sys.argv[1] == "quiet":
+    from scalecloud.workloads.runner import quiet_dask_logs
+    quiet_dask_logs()
+client = Client(f"tcp://127.0.0.1:{port}", timeout=30)
+scheduler.kill()
+time.sleep(4)  # the client tries to reconnect, and logs each failure
+client.close(timeout=2)
+"""
+
+
+@pytest.mark.parametrize("mode", ["quiet", "loud"])
+def test_a_lost_scheduler_leaves_no_dask_traceback_on_the_terminal(tmp_path, mode):
+    """The client logs its failed reconnects with tracebacks (the "loud" control shows
+    it does); scalecloud reports the loss in one line, so its quieting hides them."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "lost.py"
+    script.write_text(LOST_SCHEDULER)
+    env = {k: v for k, v in os.environ.items() if k != "SCALECLOUD_DEBUG"}
+    done = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path, env=env)  # fmt: skip
+    assert ("Traceback" in done.stderr) == (mode == "loud"), done.stderr

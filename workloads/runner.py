@@ -73,9 +73,17 @@ def prepare(request: WorkloadRequest) -> PreparedRun:
 
 
 def quiet_dask_logs() -> None:
-    """Keep Dask's connection chatter off the user's terminal."""
-    for name in ("distributed", "distributed.client", "distributed.comm", "distributed.core"):
+    """Keep Dask's connection chatter off the user's terminal.
+
+    A lost scheduler makes the client log each failed reconnect at ERROR with its
+    traceback; scalecloud reports that loss itself, in one line, so the client's logger is
+    silenced below CRITICAL. ``SCALECLOUD_DEBUG=1`` (``--debug``) leaves every logger alone.
+    """
+    if os.environ.get("SCALECLOUD_DEBUG") == "1":
+        return
+    for name in ("distributed", "distributed.comm", "distributed.core"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    logging.getLogger("distributed.client").setLevel(logging.CRITICAL)
 
 
 def execute(
