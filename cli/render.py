@@ -210,7 +210,21 @@ def plan_tree(report: dict[str, Any]) -> Any:
         "from the fewest to the most nodes"
     )
     notes = [f"[yellow]Note:[/] {n}" for n in cost["notes"]]
-    return Group(root, table, summary, *notes)
+    return Group(root, _fit_line(report["fit"]), table, summary, *notes)
+
+
+def _fit_line(fit: dict[str, Any]) -> str:
+    """How the workers sit on the nodes, as ``plan`` shows it."""
+    memory = f", {fit['worker_memory_gib']} GiB" if fit["worker_memory_gib"] else ""
+    wants = f"each worker requests {fit['worker_cpu']} CPU{memory}"
+    if not fit["known"]:
+        return f"[bold]workers:[/] {wants}; the shape of {fit['machine_type']} is not known"
+    return (
+        f"[bold]workers:[/] {wants}; {fit['workers_per_node']} fit on one {fit['machine_type']} "
+        f"node ({fit['node_cpu']} CPU, {fit['node_memory_gib']} GiB left to pods); "
+        f"{fit['max_workers']} workers need {fit['nodes_for_max_workers']} of at most "
+        f"{fit['max_nodes']} nodes"
+    )
 
 
 def versions_table(table: Any, mismatches: list[Any], cluster: str | None) -> Table:

@@ -291,6 +291,12 @@ class AwsProvider(PulumiProvider):
 
 # List prices per hour in USD (see infra/kube/prices.py for what they are and are not);
 # `plan` and `status` say their date.
+# Shapes of the instance types scalecloud prices: vCPUs, memory GiB.
+MACHINES: dict[str, tuple[float, float]] = {
+    "m6i.large": (2, 8), "m6i.xlarge": (4, 16), "m6i.2xlarge": (8, 32),
+    "c6i.xlarge": (4, 8), "g4dn.xlarge": (4, 16),
+}  # fmt: skip
+
 PRICES: dict[str, Any] = {
     "as_of": "2026-11-01",
     "control_plane": {"hourly": 0.1, "note": "EKS control plane, billed even with zero nodes"},
@@ -320,6 +326,7 @@ PROVIDER = ProviderDescriptor(
     kubernetes=True,
     program=program,
     prices=PRICES,
+    machines=MACHINES,
     defaults={"region": "us-east-1", "zone": "", "machine_type": "m6i.xlarge",
               "gpu_type": "nvidia-t4", "gpu_machine_type": "g4dn.xlarge",
               "scheduler_machine_type": SCHEDULER_MACHINE_TYPE},

@@ -142,6 +142,12 @@ class AzureProvider(PulumiProvider):
 
 # List prices per hour in USD (see infra/kube/prices.py for what they are and are not);
 # `plan` and `status` say their date.
+# Shapes of the VM sizes scalecloud prices: vCPUs, memory GiB.
+MACHINES: dict[str, tuple[float, float]] = {
+    "Standard_D2s_v5": (2, 8), "Standard_D4s_v5": (4, 16), "Standard_D8s_v5": (8, 32),
+    "Standard_NC4as_T4_v3": (4, 28),
+}  # fmt: skip
+
 PRICES: dict[str, Any] = {
     "as_of": "2026-11-01",
     "control_plane": {"hourly": 0.0, "note": "AKS Free tier control plane"},
@@ -175,6 +181,7 @@ PROVIDER = ProviderDescriptor(
     kubernetes=True,
     program=program,
     prices=PRICES,
+    machines=MACHINES,
     defaults={"region": "eastus", "zone": "", "machine_type": "Standard_D4s_v5",
               "gpu_type": "nvidia-t4", "gpu_machine_type": "Standard_NC4as_T4_v3"},
     extra="azure",

@@ -191,6 +191,12 @@ class GcpProvider(PulumiProvider):
 
 # List prices per hour in USD (see infra/kube/prices.py for what they are and are not);
 # `plan` and `status` say their date.
+# Shapes of the machine types scalecloud prices: vCPUs, memory GiB.
+MACHINES: dict[str, tuple[float, float]] = {
+    "e2-standard-2": (2, 8), "e2-standard-4": (4, 16), "e2-standard-8": (8, 32),
+    "n2-standard-4": (4, 16), "n1-standard-4": (4, 15), "g2-standard-4": (4, 16),
+}  # fmt: skip
+
 PRICES: dict[str, Any] = {
     "as_of": "2026-11-01",
     "control_plane": {
@@ -237,6 +243,7 @@ PROVIDER = ProviderDescriptor(
     kubernetes=True,
     program=program,
     prices=PRICES,
+    machines=MACHINES,
     defaults={"region": "us-central1", "zone": "{region}-a", "machine_type": "e2-standard-4",
               "gpu_type": "nvidia-tesla-t4", "gpu_machine_type": "n1-standard-4",
               "scheduler_machine_type": SCHEDULER_MACHINE_TYPE},

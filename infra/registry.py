@@ -73,6 +73,8 @@ class ProviderDescriptor:
     # spot), and where they apply fixed_nodes (always there) and gpus (billed apart).
     prices: Mapping[str, Any] = field(default_factory=dict)
     plan_properties: tuple[str, ...] = ()
+    # Machine type -> (vCPUs, memory GiB), for how many workers fit on a node.
+    machines: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 def check_provider(name: str) -> str:

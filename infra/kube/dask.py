@@ -71,14 +71,10 @@ def dask_cluster_manifest(spec: KubeSpec) -> dict[str, Any]:
     if scheduler["args"][:1] == ["dask-scheduler"]:
         scheduler["args"] = ["dask", "scheduler", *scheduler["args"][1:]]
     manifest["metadata"].update(namespace=spec.namespace, labels=dict(spec.labels))
+    if env:  # the scheduler needs none of the workers' packages: it starts at once
+        scheduler.pop("env", None)
     worker = manifest["spec"]["worker"]["spec"]["containers"][0]
-    limits: dict[str, Any] = {}
-    if spec.memory_per_worker:
-        limits["memory"] = str(spec.memory_per_worker)
-    if spec.gpu_count:
-        limits["nvidia.com/gpu"] = str(spec.gpu_count)  # the CRD takes quantities as strings
-    if limits:
-        worker["resources"] = {"limits": limits}
+    worker["resources"] = worker_resources(spec)
     for part in ("worker", "scheduler"):
         tolerations = tolerations_of(spec, spot=part == "worker")
         if tolerations:
@@ -94,6 +90,18 @@ def dask_cluster_manifest(spec: KubeSpec) -> dict[str, Any]:
     if spec.expose_cidr:
         manifest["spec"]["scheduler"]["service"]["loadBalancerSourceRanges"] = [spec.expose_cidr]
     return manifest
+
+
+def worker_resources(spec: KubeSpec) -> dict[str, Any]:
+    """What a worker pod requests (cpu = threads, memory = memory per worker), so the node
+    autoscaler adds nodes when workers no longer fit, and its limits (memory, GPUs)."""
+    requests: dict[str, str] = {"cpu": str(spec.threads_per_worker)}
+    limits: dict[str, str] = {}
+    if spec.memory_per_worker:
+        requests["memory"] = limits["memory"] = str(spec.memory_per_worker)
+    if spec.gpu_count:
+        limits["nvidia.com/gpu"] = str(spec.gpu_count)  # the CRD takes quantities as strings
+    return {"requests": requests, "limits": limits} if limits else {"requests": requests}
 
 
 # Seconds a stopped worker has to hand its data over (spot notices: GCP and Azure give

@@ -186,6 +186,7 @@ def _property_rows(declared: Any, provider_properties: tuple[str, ...]) -> dict[
         container = spec["worker"]["spec"]["containers"][0]
         rows.update(
             image=container["image"], replicas=spec["worker"]["replicas"],
+            workerResources=container.get("resources"),
             idleTimeout=spec.get("idleTimeout"), service=spec["scheduler"]["service"]["type"],
             extraPipPackages=next(
                 (e["value"] for e in container.get("env", []) if e["name"] == "EXTRA_PIP_PACKAGES"),
@@ -215,6 +216,7 @@ def _ints(value: Any) -> Any:
 def plan_report(spec: KubeSpec) -> dict[str, Any]:
     """Run the provider's program under mocks; the resources and the cost estimate."""
     from scalecloud.infra.kube.prices import estimate
+    from scalecloud.infra.kube.sizing import fit_report
     from scalecloud.infra.kube.spec import require_extra
     from scalecloud.infra.registry import descriptor
 
@@ -233,4 +235,4 @@ def plan_report(spec: KubeSpec) -> dict[str, Any]:
         for d in declared
     ]  # fmt: skip
     return {"provider": spec.provider, "name": spec.name, "spec": spec.to_dict(),
-            "resources": resources, "cost": estimate(spec)}  # fmt: skip
+            "resources": resources, "fit": fit_report(spec), "cost": estimate(spec)}  # fmt: skip

@@ -151,6 +151,7 @@ def kube_spec(spec: ClusterSpec) -> KubeSpec:
     Defaults: the cloud's region and machine type (a GPU machine type when a GPU is asked
     for), nodes 1..max(workers, 1) unless ``--min-nodes``/``--max-nodes`` say otherwise.
     """
+    from scalecloud.infra.kube.sizing import worker_fit
     from scalecloud.infra.registry import descriptor
 
     extra = spec.extra
@@ -162,11 +163,32 @@ def kube_spec(spec: ClusterSpec) -> KubeSpec:
     machine = extra.get("machine_type") or (
         defaults.get("gpu_machine_type", "") if gpu_count else defaults.get("machine_type", "")
     )
+    fit = worker_fit(
+        dict(descriptor(spec.provider).machines), machine, spec.threads_per_worker,
+        spec.memory_per_worker, gpu_count, gpu_count,
+    )  # fmt: skip
+    if fit is not None and fit.per_node == 0:
+        wants = f"{spec.threads_per_worker} thread(s)" + (
+            f" and {spec.memory_per_worker / 2**30:.1f} GiB" if spec.memory_per_worker else ""
+        )
+        raise ScalecloudError(
+            f"a worker of {wants} does not fit on a {machine} node ({fit.cpu} cores and "
+            f"{fit.memory_gib} GiB are left to pods)",
+            "choose a larger --machine-type, or fewer --threads-per-worker or a smaller "
+            "--memory-per-worker",
+        )
     min_nodes = extra.get("min_nodes")
     max_nodes = extra.get("max_nodes")
     min_nodes = 1 if min_nodes is None else int(min_nodes)
     if max_nodes is None:
-        max_nodes = max(min_nodes, math.ceil(high / max(1, gpu_count or 1)), 1)
+        needed = fit.nodes_for(high) if fit else math.ceil(high / max(1, gpu_count or 1))
+        max_nodes = max(min_nodes, needed, 1)
+    elif fit is not None and fit.per_node * int(max_nodes) < high:
+        raise ScalecloudError(
+            f"{high} workers need {fit.nodes_for(high)} {machine} nodes ({fit.per_node} fit "
+            f"on one), but --max-nodes is {max_nodes}: the others would wait forever",
+            f"raise --max-nodes to {fit.nodes_for(high)}, or ask for fewer workers",
+        )
     region = extra.get("region") or defaults.get("region", "")
     zone = extra.get("zone") or defaults.get("zone", "").format(region=region)
     return KubeSpec(
@@ -183,7 +205,8 @@ def kube_spec(spec: ClusterSpec) -> KubeSpec:
         workers_min=low,
         workers_max=high,
         threads_per_worker=spec.threads_per_worker,
-        memory_per_worker=spec.memory_per_worker,
+        # Without --memory-per-worker: the worker's share of a node (it requests it).
+        memory_per_worker=spec.memory_per_worker or (fit.memory_per_worker if fit else None),
         image=extra.get("image") or None,
         idle_timeout=spec.idle_timeout,
         expose_cidr=extra.get("expose_cidr") or None,
