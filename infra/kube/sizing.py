@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from scalecloud.infra.kube.spec import KubeSpec
+from typing import Any
 
 GIB = 2**30
 # Requests of the DaemonSet pods on every node (kube-proxy, CNI, CSI, log and metric agents).
@@ -83,8 +80,8 @@ def worker_fit(
     return Fit(machine_type, per_node, memory, round(cpu, 2), round(memory_gib, 2))
 
 
-def fit_of(spec: KubeSpec) -> Fit | None:
-    """The fit of ``spec``'s workers on its machine type (None when its shape is unknown)."""
+def fit_of(spec: Any) -> Fit | None:
+    """The fit of a KubeSpec's workers on its machine type (None when its shape is unknown)."""
     from scalecloud.infra.registry import descriptor
 
     return worker_fit(
@@ -93,7 +90,7 @@ def fit_of(spec: KubeSpec) -> Fit | None:
     )  # fmt: skip
 
 
-def fit_report(spec: KubeSpec) -> dict[str, Any]:
+def fit_report(spec: Any) -> dict[str, Any]:
     """What ``plan`` shows of the fit: workers per node, what each requests, and how many
     nodes the most workers (``--adapt``'s maximum) need of the pool's ``max_nodes``."""
     fit = fit_of(spec)
