@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.kube.cloudrules import EKS_UNSUPPORTED_ZONE_IDS
 from scalecloud.infra.kube.driver import PulumiProvider
 from scalecloud.infra.kube.preflight import cli_json, has_env
 from scalecloud.infra.kube.spec import (
@@ -31,8 +32,12 @@ from scalecloud.infra.registry import CLOUD_OPTIONS, STACK_DOWN_SUMMARY, Provide
 SCHEDULER_MACHINE_TYPE = "m6i.large"  # the on-demand node of the scheduler with --spot
 AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
 AUTOSCALER_CHART = "cluster-autoscaler"
-AUTOSCALER_VERSION = "9.46.6"  # Cluster Autoscaler 1.32
-EKS_VERSION = "1.33"
+AUTOSCALER_VERSION = "9.59.0"  # chart of Cluster Autoscaler 1.35.0 (its appVersion)
+AUTOSCALER_APP_VERSION = "1.35.0"
+# A Kubernetes version in EKS standard support; after its end the control plane bills at
+# the extended-support rate (EKS Kubernetes release calendar).
+EKS_VERSION = "1.35"
+EKS_STANDARD_SUPPORT_ENDS = {"1.33": "2026-07-29", "1.34": "2026-12-02", "1.35": "2027-03-27"}
 
 _NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -85,6 +90,21 @@ def autoscaler_policy(cluster_name: str) -> str:
     )
 
 
+def eks_zones(names: list[str], zone_ids: list[str]) -> list[str]:
+    """Two of the region's available zones (the zone query's answer), leaving out those
+    whose zone ID EKS refuses. Zone names map to different IDs in each account, so they
+    are never hard-coded."""
+    usable = sorted(
+        n for n, z in zip(names, zone_ids, strict=True) if z not in EKS_UNSUPPORTED_ZONE_IDS
+    )
+    if len(usable) < 2:
+        raise ScalecloudError(
+            f"EKS needs two availability zones, and the region offers {len(usable)} it supports",
+            "choose another region with --region, e.g. --region us-east-2",
+        )
+    return usable[:2]
+
+
 def ami_type(spec: KubeSpec) -> str:
     """Amazon Linux 2023; its NVIDIA variant (drivers included) when GPUs are asked for."""
     return "AL2023_x86_64_NVIDIA" if spec.gpu_count else "AL2023_x86_64_STANDARD"
@@ -112,10 +132,15 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         opts=region_opts,
     )  # fmt: skip
     subnets = []
-    for index, suffix in enumerate(("a", "b")):
+    found = aws.get_availability_zones(
+        state="available", region=spec.region or None,
+        filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+    )  # fmt: skip
+    for index, zone in enumerate(eks_zones(found.names, found.zone_ids)):
+        suffix = "ab"[index]
         subnet = aws.ec2.Subnet(
             f"{name}-subnet-{suffix}", vpc_id=vpc.id, cidr_block=f"10.0.{index * 64}.0/18",
-            availability_zone=f"{spec.region}{suffix}", map_public_ip_on_launch=True,
+            availability_zone=zone, map_public_ip_on_launch=True,
             tags={**tags, f"kubernetes.io/cluster/{cluster_name}": "shared",
                   "kubernetes.io/role/elb": "1"},
             opts=region_opts,
@@ -180,7 +205,12 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         },
         labels=spec.pool_labels(WORKER_POOL),
         tags=tags,
-        opts=pulumi.ResourceOptions(parent=component, depends_on=node_policies),
+        opts=pulumi.ResourceOptions(
+            parent=component,
+            depends_on=node_policies,
+            # The Cluster Autoscaler owns the desired size: a refresh must not reset it.
+            ignore_changes=["scalingConfig.desiredSize"],
+        ),
     )
     scheduler_group = None
     if spec.spot:  # the scheduler on on-demand capacity: losing it loses the whole run
@@ -219,6 +249,7 @@ def autoscaler_release(spec: KubeSpec, cluster_name: str, provider: Any, parent:
 
     return k8s.helm.v3.Release(
         f"{spec.name}-cluster-autoscaler",
+        name="cluster-autoscaler",  # one per EKS cluster; an auto-name could pass Helm's 53
         chart=AUTOSCALER_CHART,
         version=AUTOSCALER_VERSION,
         repository_opts={"repo": AUTOSCALER_REPO},
@@ -299,7 +330,14 @@ MACHINES: dict[str, tuple[float, float]] = {
 
 PRICES: dict[str, Any] = {
     "as_of": "2026-11-01",
-    "control_plane": {"hourly": 0.1, "note": "EKS control plane, billed even with zero nodes"},
+    "control_plane": {
+        "hourly": 0.1,
+        "note": "EKS control plane, billed even with zero nodes",
+        # Past the end of standard support, EKS bills $0.60 an hour (extended support).
+        "version": EKS_VERSION,
+        "standard_support_ends": EKS_STANDARD_SUPPORT_ENDS[EKS_VERSION],
+        "extended_hourly": 0.6,
+    },
     "nodes": {
         "us-east-1": {
             "m6i.large": {"on_demand": 0.096, "spot": 0.038},

@@ -53,6 +53,8 @@ def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         resource_name_=f"scalecloud-{name}",
         location=spec.region,
         dns_prefix=f"scalecloud-{name}",
+        # Named, or AKS makes MC_{group}_{cluster}_{region}, which may pass 80 characters.
+        node_resource_group=f"scalecloud-{name}-nodes",
         identity=SYSTEM_ASSIGNED,
         enable_rbac=True,
         agent_pool_profiles=[system_pool],
@@ -84,7 +86,8 @@ def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         resource_group_name=group.name,
         resource_name_=cluster.name,
         **pool_args,
-        opts=child,
+        # The autoscaler owns the node count: a refresh must not reset it.
+        opts=pulumi.ResourceOptions(parent=component, ignore_changes=["count"]),
     )
     credentials = azure.containerservice.list_managed_cluster_user_credentials_output(
         resource_group_name=group.name, resource_name=cluster.name

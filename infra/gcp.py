@@ -65,20 +65,29 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
                 "gpu_driver_installation_config": {"gpu_driver_version": "DEFAULT"},
             }
         ]
+    # Pools named in their cluster (an auto-name passes GKE's 40 characters for long
+    # cluster names); a changed pool is deleted before its replacement is made.
+    # The autoscaler owns the node count: a refresh must not reset it.
+    pool_opts = pulumi.ResourceOptions(
+        parent=component, delete_before_replace=True,
+        ignore_changes=["nodeCount", "initialNodeCount"],
+    )  # fmt: skip
     pool = gcp.container.NodePool(
         f"{name}-workers",
+        name="workers",
         cluster=cluster.name,
         location=cluster.location,
         initial_node_count=spec.min_nodes,
         autoscaling={"min_node_count": spec.min_nodes, "max_node_count": spec.max_nodes},
         management={"auto_repair": True, "auto_upgrade": True},
         node_config=node_config,
-        opts=child,
+        opts=pool_opts,
     )
     scheduler_pool = None
     if spec.spot:  # the scheduler on on-demand capacity: losing it loses the whole run
         scheduler_pool = gcp.container.NodePool(
             f"{name}-scheduler",
+            name="scheduler",
             cluster=cluster.name,
             location=cluster.location,
             node_count=1,
@@ -90,7 +99,7 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
                 "resource_labels": dict(spec.labels),
                 "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
             },
-            opts=child,
+            opts=pool_opts,
         )
     kubeconfig = pulumi.Output.all(
         cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate
@@ -244,6 +253,8 @@ PROVIDER = ProviderDescriptor(
     program=program,
     prices=PRICES,
     machines=MACHINES,
+    name_limit=28,  # the cluster's auto-name, NAME-gke-XXXXXXX, may have 40 characters
+    name_letter_first=True,
     defaults={"region": "us-central1", "zone": "{region}-a", "machine_type": "e2-standard-4",
               "gpu_type": "nvidia-tesla-t4", "gpu_machine_type": "n1-standard-4",
               "scheduler_machine_type": SCHEDULER_MACHINE_TYPE},

@@ -73,6 +73,10 @@ class ProviderDescriptor:
     # spot), and where they apply fixed_nodes (always there) and gpus (billed apart).
     prices: Mapping[str, Any] = field(default_factory=dict)
     plan_properties: tuple[str, ...] = ()
+    # The longest cluster name whose generated resource names pass the cloud's rules
+    # (see kube.cloudrules), and whether it must start with a letter.
+    name_limit: int = 40
+    name_letter_first: bool = False
     # Machine type -> (vCPUs, memory GiB), for how many workers fit on a node.
     machines: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 

@@ -34,6 +34,7 @@ class Declared:
     parent: str = ""
     dependencies: list[str] = field(default_factory=list)
     provider: str = ""
+    ignore_changes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,12 +87,23 @@ def fake_kubeconfig(name: str) -> str:
 def _mock_classes() -> tuple[type, type]:
     import pulumi
     from pulumi.runtime.mocks import MockMonitor
+    from scalecloud.infra.kube.cloudrules import CloudRules
 
     class PlanMocks(pulumi.runtime.Mocks):
+        """Cloud outputs for what the programs read, under the clouds' documented rules."""
+
+        def __init__(self) -> None:
+            self.rules = CloudRules()
+
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-            return f"{args.name}-id", fake_outputs(args.typ, args.name, args.inputs)
+            added = self.rules.check(args.typ, args.name, args.inputs)
+            outputs = fake_outputs(args.typ, args.name, {**args.inputs, **added})
+            return f"{args.name}-id", outputs
 
         def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
+            answer = self.rules.call(args.token, args.args)
+            if answer is not None:
+                return answer
             if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
                 value = base64.b64encode(fake_kubeconfig(args.args["resourceName"]).encode())
                 return {"kubeconfigs": [{"name": "clusterUser", "value": value.decode()}]}
@@ -113,7 +125,7 @@ def _mock_classes() -> tuple[type, type]:
                         type=request.type, name=request.name, urn=response.urn,
                         custom=bool(request.custom), inputs=_plain(inputs),
                         parent=request.parent, dependencies=sorted(request.dependencies),
-                        provider=request.provider,
+                        provider=request.provider, ignore_changes=list(request.ignoreChanges),
                     )
                 )  # fmt: skip
             return response

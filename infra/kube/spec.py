@@ -106,6 +106,16 @@ class KubeSpec:
             raise ScalecloudError(
                 f"invalid worker range {self.workers_min}:{self.workers_max}", "e.g. --adapt 1:4"
             )
+        rules = descriptor(self.provider)
+        if len(self.name) > rules.name_limit or (
+            rules.name_letter_first and not self.name[:1].isalpha()
+        ):
+            first = ", starting with a letter" if rules.name_letter_first else ""
+            raise ScalecloudError(
+                f"cluster name {self.name!r} does not suit {self.provider}: at most "
+                f"{rules.name_limit} characters{first} (the names of its resources derive from it)",
+                "choose another --name, e.g. --name exp-1",
+            )
         for option, used in (("spot", self.spot), ("gpu", self.gpu_count)):
             if used and option not in descriptor(self.provider).options:
                 raise ScalecloudError(
