@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.cloudrules import EKS_UNSUPPORTED_ZONE_IDS
 from scalecloud.infra.kube.driver import PulumiProvider
+from scalecloud.infra.kube.gpu import device_plugin_release, gpu_node_labels
 from scalecloud.infra.kube.preflight import cli_json, has_env
 from scalecloud.infra.kube.spec import (
     LABEL,
@@ -203,7 +204,7 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
             "max_size": spec.max_nodes,
             "desired_size": max(spec.min_nodes, 1),
         },
-        labels=spec.pool_labels(WORKER_POOL),
+        labels={**spec.pool_labels(WORKER_POOL), **gpu_node_labels(spec)},
         tags=tags,
         opts=pulumi.ResourceOptions(
             parent=component,
@@ -275,6 +276,7 @@ def program(spec: KubeSpec) -> None:
     cluster = eks_cluster(spec)
     dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools)
     autoscaler_release(spec, cluster.cluster_name, dask.provider, dask.component)
+    device_plugin_release(spec, dask.provider, dask.component)
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
 

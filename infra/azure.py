@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
+from scalecloud.infra.kube.gpu import device_plugin_release, gpu_node_labels
 from scalecloud.infra.kube.preflight import cli_json, has_env
 from scalecloud.infra.kube.spec import LABEL, SCHEDULER_POOL, WORKER_POOL, CloudCluster, KubeSpec
 from scalecloud.infra.registry import CLOUD_OPTIONS, STACK_DOWN_SUMMARY, ProviderDescriptor
@@ -70,7 +71,7 @@ def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         "min_count": spec.min_nodes,
         "max_count": spec.max_nodes,
         "count": max(spec.min_nodes, 1),
-        "node_labels": spec.pool_labels(WORKER_POOL),
+        "node_labels": {**spec.pool_labels(WORKER_POOL), **gpu_node_labels(spec)},
         "tags": tags,
     }
     if spec.spot:
@@ -104,7 +105,8 @@ def program(spec: KubeSpec) -> None:
     from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = aks_cluster(spec)
-    dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools)
+    dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools)
+    device_plugin_release(spec, dask.provider, dask.component)
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
 

@@ -128,3 +128,25 @@ def test_the_control_plane_is_priced_by_its_support_state():
     assert hourly == 0.6 and "extended support" in note
     gke = price_table("gcp")["control_plane"]  # no support state recorded: its list price
     assert control_plane(gke, today="2099-01-01")[0] == gke["hourly"]
+
+
+@pytest.mark.parametrize(
+    ("provider", "pool"),
+    [("aws", "aws:eks/nodeGroup:NodeGroup"), ("azure", "azure-native:containerservice:AgentPool")],
+)
+def test_gpu_nodes_on_eks_and_aks_get_the_nvidia_device_plugin(provider, pool):
+    found = declared(provider, gpu="1", spot=True)
+    (plugin,) = [d for d in found if d.inputs.get("chart") == "nvidia-device-plugin"]
+    assert plugin.inputs["namespace"] == "kube-system"
+    tolerations = plugin.inputs["values"]["tolerations"]
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in tolerations
+    for taint in descriptor(provider).spot_tolerations:  # GPU nodes that are spot too
+        assert dict(taint) in tolerations
+    (workers,) = [d for d in found if d.type == pool and d.name.endswith("-workers")]
+    labels = workers.inputs.get("labels") or workers.inputs.get("nodeLabels")
+    # the chart's default node affinity selects nodes with this label (or NFD's)
+    assert labels["nvidia.com/gpu.present"] == "true"
+    plain = declared(provider)
+    assert not [d for d in plain if d.inputs.get("chart") == "nvidia-device-plugin"]
+    gke = declared("gcp", gpu="1")  # GKE installs the plugin itself
+    assert not [d for d in gke if d.inputs.get("chart") == "nvidia-device-plugin"]
