@@ -193,6 +193,8 @@ def dask_on_kubernetes(
     import pulumi
     import pulumi_kubernetes as k8s
 
+    if kubeconfig is None and not context:  # else the provider takes the current context
+        raise ValueError("dask_on_kubernetes needs the cluster's kubeconfig or a context")
     name = spec.name
     component = pulumi.ComponentResource("scalecloud:index:DaskOnKubernetes", name, None)
     provider = k8s.Provider(

@@ -363,8 +363,15 @@ class PulumiProvider:
             )  # fmt: skip
 
     def _kube_access(self, name: str) -> dict[str, Any]:
+        """How to reach the cluster: its own kubeconfig, never the user's current context
+        (no arguments would make a client fall back to it, and act on another cluster)."""
         path = self.stacks.kubeconfig_path(name)
-        return {"kubeconfig": str(path)} if path.exists() else {}
+        if not path.exists():
+            raise ScalecloudError(
+                f"no kubeconfig for {name!r} at {path}",
+                f"its up did not finish: run scalecloud up --name {name} again, or down",
+            )
+        return {"kubeconfig": str(path)}
 
 
 def _rows(kspec: KubeSpec, cost: dict[str, Any]) -> tuple[tuple[str, str], ...]:
