@@ -280,6 +280,33 @@ def test_down_resumes_a_half_finished_destroy(fake):
     assert provider.store.get("t1") is None and "t1" not in cli.stacks
 
 
+def test_down_does_not_cancel_an_up_still_running_elsewhere(fake):
+    import subprocess
+
+    import psutil
+
+    provider, cli = fake
+    provider.up(spec(), lambda e: None)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # another terminal's up, half-way: its record and its stack lock
+        record = provider.store.get("t1")
+        owner = {"pid": other.pid, "started": psutil.Process(other.pid).create_time()}
+        provider.store.put("t1", {**record, "state": "creating", "owner": owner})
+        cli.locked.add("t1")
+        start = len(cli.calls)
+        with pytest.raises(
+            ScalecloudError, match=f"being created by another scalecloud .pid {other.pid}"
+        ):
+            provider.down("t1", lambda e: None)
+        assert cli.calls[start:] == [] and "t1" in cli.locked
+        assert provider.store.get("t1")["state"] == "creating"
+    finally:
+        other.kill()
+        other.wait()
+    provider.down("t1", lambda e: None)  # its up is gone: the lock is stale, down resumes
+    assert "cancel" in cli.verbs()[start:] and provider.store.get("t1") is None
+
+
 def test_down_refuses_to_forget_what_destroy_left(fake):
     provider, cli = fake
     provider.up(spec(), lambda e: None)
