@@ -46,6 +46,24 @@ def describe_up(info: ClusterInfo) -> str:
     )
 
 
+def ensure_pulumi_cli(provider: str, install: bool, on_event: Any) -> None:
+    """Before a Pulumi provider starts: with ``--install-pulumi``, or when the user says
+    yes on a terminal, install a missing Pulumi CLI (else preflight says how)."""
+    import sys
+
+    from scalecloud.cluster import install_pulumi, needs_pulumi_cli
+
+    if not needs_pulumi_cli(provider):
+        return
+    if not install and sys.stdin.isatty() and sys.stderr.isatty():
+        install = typer.confirm(
+            "The Pulumi CLI is not installed. Install it into scalecloud's state directory?",
+            default=False, err=True,
+        )  # fmt: skip
+    if install:
+        install_pulumi(on_event=on_event)
+
+
 def up(
     provider: opt.ProviderOpt = "local",
     name: Annotated[
@@ -67,6 +85,7 @@ def up(
     gpu: opt.GpuOpt = None,
     image: opt.ImageOpt = None,
     expose: opt.ExposeOpt = None,
+    install_pulumi: opt.InstallPulumiOpt = False,
     as_json: opt.JsonOpt = False,
 ) -> None:
     """Start a cluster and print its scheduler address and dashboard link.
@@ -93,6 +112,7 @@ def up(
             **cloud_options(region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image,
                             expose),
         )  # fmt: skip
+        ensure_pulumi_cli(provider, install_pulumi, view)
         info = cluster.start().info
     existed = not cluster.started
     if as_json:

@@ -142,6 +142,14 @@ ImageOpt = Annotated[
         "this client, with the workloads' packages pinned.",
     ),
 ]  # fmt: skip
+InstallPulumiOpt = Annotated[
+    bool,
+    typer.Option(
+        "--install-pulumi", rich_help_panel="Clouds",
+        help="When the Pulumi CLI is missing, install it into scalecloud's state directory "
+        "first (on a terminal, up asks).",
+    ),
+]  # fmt: skip
 ExposeOpt = Annotated[
     str | None,
     typer.Option(

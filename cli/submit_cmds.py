@@ -94,6 +94,7 @@ def run(
     gpu: opt.GpuOpt = None,
     image: opt.ImageOpt = None,
     expose: opt.ExposeOpt = None,
+    install_pulumi: opt.InstallPulumiOpt = False,
     strict_versions: opt.StrictVersionsOpt = False,
     as_json: opt.JsonOpt = False,
 ) -> None:
@@ -110,7 +111,7 @@ def run(
 
       scalecloud run my_experiment.py --adapt 1:4
     """
-    from scalecloud.cli.cluster_cmds import cloud_options
+    from scalecloud.cli.cluster_cmds import cloud_options, ensure_pulumi_cli
     from scalecloud.cli.render import EventView
 
     from scalecloud.cluster import Cluster, fresh_name
@@ -126,6 +127,7 @@ def run(
             **cloud_options(region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image,
                             expose),
         )  # fmt: skip
+        ensure_pulumi_cli(provider, install_pulumi, view)
         with cluster:
             run = cluster.submit(prepared, strict_versions=strict_versions)
     show_run(run, cluster.name, as_json)

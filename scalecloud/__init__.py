@@ -40,6 +40,7 @@ __all__ = [
     "compare",
     "connect",
     "down",
+    "install_pulumi",
     "prepare",
     "runs",
 ]
@@ -49,6 +50,7 @@ _WHERE = {
     "clusters": "scalecloud.cluster",
     "connect": "scalecloud.cluster",
     "down": "scalecloud.cluster",
+    "install_pulumi": "scalecloud.cluster",
     "Run": "scalecloud.results",
     "RunList": "scalecloud.results",
     "Comparison": "scalecloud.results",

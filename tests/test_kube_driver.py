@@ -450,7 +450,23 @@ def assert_refused(cli, result, *fragments: str) -> None:
 def test_up_without_the_pulumi_cli_fails_with_the_install_hint_and_creates_nothing(bare):
     result = bare("up", "--provider", "gcp")
     assert_refused(bare, result, "the Pulumi CLI (pulumi) is not installed", "get.pulumi.com",
-                   "PulumiCommand.install()")  # fmt: skip
+                   "scalecloud up --install-pulumi")  # fmt: skip
+
+
+def test_a_pulumi_cli_in_the_state_directory_serves_preflight_and_the_stacks(bare):
+    """--install-pulumi's place: preflight finds it, and the stacks run that same CLI."""
+    from scalecloud.infra.kube.preflight import find_pulumi_cli
+
+    installed = bare.home / "pulumi-cli" / "bin"
+    installed.mkdir(parents=True)
+    fake_tool(installed, "pulumi", "v3.200.0")
+    path, found = find_pulumi_cli(bare.home)
+    assert path == str(installed / "pulumi") and found == "v3.200.0"
+    provider = GcpProvider(StateStore(bare.home))
+    provider._use_pulumi_cli()
+    assert Path(provider.stacks.pulumi_command.command) == installed / "pulumi"
+    result = bare("up", "--provider", "aws")  # past the CLI check: now the AWS CLI is missing
+    assert_refused(bare, result, "aws is not installed")
 
 
 def test_an_old_pulumi_cli_is_refused(bare):
@@ -625,3 +641,41 @@ def test_the_stacks_run_the_pulumi_cli_that_preflight_found(tmp_path, monkeypatc
     provider._use_pulumi_cli()
     assert provider.stacks.pulumi_command is not None
     assert provider.stacks.pulumi_command.command == str(cli)
+
+
+def test_install_pulumi_puts_the_sdks_cli_in_the_state_directory(tmp_path, monkeypatch):
+    """The download itself needs the network (PulumiCommand.install from get.pulumi.com):
+    here it is replaced by one that writes a CLI where the SDK's installer would."""
+    from pulumi import automation as auto
+
+    import scalecloud
+    from scalecloud.cluster import needs_pulumi_cli, pulumi_cli
+
+    monkeypatch.setenv("SCALECLOUD_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    roots = []
+
+    def fake_install(cls, root=None, version=None, skip_version_check=False):
+        roots.append(root)
+        Path(root, "bin").mkdir(parents=True)
+        fake_tool(Path(root, "bin"), "pulumi", "v3.200.0")
+
+    assert pulumi_cli() is None and needs_pulumi_cli("gcp") and not needs_pulumi_cli("local")
+    monkeypatch.setattr(auto.PulumiCommand, "install", classmethod(fake_install))
+    events = []
+    path = scalecloud.install_pulumi(on_event=events.append)
+    assert roots == [str(tmp_path / "state" / "pulumi-cli")]
+    assert path == pulumi_cli() == str(tmp_path / "state" / "pulumi-cli" / "bin" / "pulumi")
+    assert not needs_pulumi_cli("gcp") and events[0].kind == "step"
+
+    def offline(cls, root=None, version=None, skip_version_check=False):
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(auto.PulumiCommand, "install", classmethod(offline))
+    with pytest.raises(
+        ScalecloudError,
+        match=r"could not install the Pulumi CLI into .*: Temporary failure in name resolution",
+    ) as caught:
+        scalecloud.install_pulumi(on_event=events.append)
+    assert "get.pulumi.com" in caught.value.hint

@@ -277,10 +277,10 @@ class PulumiProvider:
             return
         from pulumi import automation as auto
 
-        path, _ = find_pulumi_cli()
+        path, _ = find_pulumi_cli(self.store.home)
         if shutil.which("pulumi") == path:
             return  # on PATH: the Automation API finds the same one
-        root = Path(path).parent.parent  # ~/.pulumi: PulumiCommand runs ROOT/bin/pulumi
+        root = Path(path).parent.parent  # PulumiCommand runs ROOT/bin/pulumi
         self.pulumi_command = auto.PulumiCommand(root=str(root), skip_version_check=True)
         self.stacks.pulumi_command = self.pulumi_command
 
