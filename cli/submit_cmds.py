@@ -94,6 +94,8 @@ def run(
     gpu: opt.GpuOpt = None,
     image: opt.ImageOpt = None,
     expose: opt.ExposeOpt = None,
+    data: opt.DataOpt = None,
+    data_write: opt.DataWriteOpt = False,
     strict_versions: opt.StrictVersionsOpt = False,
     as_json: opt.JsonOpt = False,
 ) -> None:
@@ -124,7 +126,7 @@ def run(
             adapt=adapt, idle_timeout=idle_timeout, port=port, dashboard_port=dashboard_port,
             keep=False, reuse=False, on_event=view,
             **cloud_options(region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image,
-                            expose),
+                            expose, data, data_write),
         )  # fmt: skip
         with cluster:
             run = cluster.submit(prepared, strict_versions=strict_versions)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
@@ -27,6 +27,9 @@ from scalecloud.infra.kube.spec import (
     exec_kubeconfig,
 )
 from scalecloud.infra.registry import CLOUD_OPTIONS, STACK_DOWN_SUMMARY, ProviderDescriptor
+
+if TYPE_CHECKING:
+    from scalecloud.infra.kube.access import DataAccess
 
 SCHEDULER_MACHINE_TYPE = "m6i.large"  # the on-demand node of the scheduler with --spot
 AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
@@ -237,12 +240,45 @@ def autoscaler_release(spec: KubeSpec, cluster_name: str, provider: Any, parent:
     )
 
 
+def eks_data_access(spec: KubeSpec, cluster: CloudCluster) -> DataAccess:
+    """``--data`` on EKS: Pod Identity (its agent add-on) hands the workers' ServiceAccount
+    a role allowed on the named buckets' prefixes only."""
+    import pulumi
+    import pulumi_aws as aws
+    from scalecloud.infra.kube import access
+
+    name, tags = spec.name, dict(spec.labels)
+    component = pulumi.ComponentResource("scalecloud:aws:DataAccess", name, None)
+    child = pulumi.ResourceOptions(parent=component)
+    agent = aws.eks.Addon(
+        f"{name}-pod-identity", cluster_name=cluster.cluster_name,
+        addon_name=access.EKS_POD_IDENTITY_ADDON, tags=tags,
+        opts=pulumi.ResourceOptions(parent=component, depends_on=cluster.node_pools),
+    )  # fmt: skip
+    role = aws.iam.Role(
+        f"{name}-data", assume_role_policy=access.pod_identity_trust(), tags=tags, opts=child
+    )
+    policy = aws.iam.RolePolicy(
+        f"{name}-data", role=role.id,
+        policy=access.s3_policy(access.grants(spec), spec.data_write), opts=child,
+    )  # fmt: skip
+    association = aws.eks.PodIdentityAssociation(
+        f"{name}-data", cluster_name=cluster.cluster_name, namespace=spec.namespace,
+        service_account=access.SERVICE_ACCOUNT, role_arn=role.arn, tags=tags,
+        opts=pulumi.ResourceOptions(parent=component, depends_on=[agent, policy]),
+    )  # fmt: skip
+    return access.DataAccess({}, [association])
+
+
 def program(spec: KubeSpec) -> None:
     """The whole stack: network and EKS, the Cluster Autoscaler, then Dask."""
     from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = eks_cluster(spec)
-    dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools)
+    grants = eks_data_access(spec, cluster) if spec.data else None
+    dask = dask_on_kubernetes(
+        spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools, access=grants
+    )
     autoscaler_release(spec, cluster.cluster_name, dask.provider, dask.component)
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
@@ -326,5 +362,6 @@ PROVIDER = ProviderDescriptor(
     extra="aws",
     modules=("pulumi", "pulumi_kubernetes", "pulumi_aws"),
     plan_properties=("cidrBlock", "availabilityZone", "instanceTypes", "capacityType", "amiType",
-                     "scalingConfig", "policyArn"),
+                     "scalingConfig", "policyArn", "addonName", "serviceAccount", "policy"),
+    data_scheme="s3",
 )  # fmt: skip
