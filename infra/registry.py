@@ -111,7 +111,10 @@ def _cloud_extra(provider: ProviderDescriptor, given: Mapping[str, Any]) -> dict
     if "data" in present or "data_write" in present:
         from scalecloud.infra.kube.access import check_data
 
-        present.update(check_data(provider, present.get("data"), bool(present.get("data_write"))))
+        clouds = [n for n in PROVIDERS if descriptor(n).data_scheme]
+        present.update(
+            check_data(provider, present.get("data"), bool(present.get("data_write")), clouds)
+        )
     refused = [k for k in present if k not in provider.options]
     if refused:
         flags = ", ".join("--" + k.replace("_", "-") for k in refused)

@@ -27,14 +27,14 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.storage import AZURE_HOST, StoreURL, parse_store_url
 
-if TYPE_CHECKING:
-    from scalecloud.infra.kube.spec import KubeSpec
-    from scalecloud.infra.registry import ProviderDescriptor
+# The functions below take a KubeSpec as ``spec`` (typed Any: infra/kube/spec.py reaches
+# the registry, which imports this module).
+KubeSpec = Any
 
 SERVICE_ACCOUNT = "scalecloud-data"  # the Kubernetes ServiceAccount of the Dask workers
 
@@ -55,24 +55,22 @@ AZURE_AUDIENCE = "api://AzureADTokenExchange"
 AZURE_ANNOTATION = "azure.workload.identity/client-id"
 
 
-def check_data(provider: ProviderDescriptor, data: Any, write: bool) -> dict[str, Any]:
-    """``--data`` URLs checked for ``provider`` and normalised (``data`` and, when given,
-    ``data_write``), before anything exists; every refusal is one line with a hint."""
-    from scalecloud.infra.registry import PROVIDERS, descriptor
-
+def check_data(provider: Any, data: Any, write: bool, clouds: Sequence[str]) -> dict[str, Any]:
+    """``--data`` URLs checked for ``provider`` (a ProviderDescriptor; ``clouds`` name those
+    that take --data) and normalised (``data`` and, when given, ``data_write``), before
+    anything exists; every refusal is one line with a hint."""
     urls = (data,) if isinstance(data, str) else tuple(data or ())
     if write and not urls:
         raise ScalecloudError(
             "--data-write needs --data", "name the buckets, e.g. --data gs://my-bucket/out"
         )
     if not provider.data_scheme:
-        clouds = ", ".join(n for n in PROVIDERS if descriptor(n).data_scheme)
         hint = (
             "minikube's pods have no cloud identity to grant; leave --data out"
             if provider.kubernetes
             else "local workers read buckets with this machine's own credentials: leave --data out"
         )
-        raise ScalecloudError(f"--data applies to {clouds}, not {provider.name}", hint)
+        raise ScalecloudError(f"--data applies to {', '.join(clouds)}, not {provider.name}", hint)
     parsed = [parse_store_url(u, "--data", (provider.data_scheme,)) for u in urls]
     for url in parsed:
         if url.scheme == "abfs" and not (url.account and url.resource_group):
