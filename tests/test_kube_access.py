@@ -20,6 +20,7 @@ from scalecloud.infra.kube.spec import kube_spec
 from scalecloud.infra.registry import build_spec, respec
 
 from tests.test_cli_errors import assert_one_line_error
+from tests.test_pulumi_project import config, run_project, shape  # noqa: F401 (a fixture)
 
 pytest.importorskip("pulumi")
 
@@ -249,3 +250,11 @@ def test_cli_refuses_bad_data_in_one_line_and_creates_nothing(cli, args, fragmen
     assert result.code == 1
     assert_one_line_error(result, fragment)
     assert cli.records() == [] and not (cli.home / "stacks").exists()
+
+
+def test_stack_config_data_declares_what_the_cli_would(config):  # noqa: F811 (the fixture)
+    config(provider="aws", adapt="1:3", data=json.dumps(DATA["aws"]), dataWrite="true")
+    from_config = run_project("exp-1")
+    from_cli = declared_for("aws", DATA["aws"], write=True)
+    assert shape(from_config) == shape(from_cli)
+    assert of_type(from_config, "aws:eks/podIdentityAssociation:PodIdentityAssociation")
