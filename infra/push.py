@@ -210,6 +210,8 @@ def _verify(
         raise _store_error(exc, target) from exc
     size = local.stat().st_size
     found = remote_digest(info, target.scheme)
+    if found is not None and found != digest and _kms_encrypted(fs, target, key):
+        found = None  # an SSE-KMS object's ETag is not an MD5 of its bytes: size only
     if int(info.get("size", -1)) != size or (found is not None and found != digest):
         raise ScalecloudError(
             f"{key}: the store holds other bytes than were sent "
@@ -217,6 +219,18 @@ def _verify(
             "push again: the file is sent again; if it persists, check the store's encryption",
         )
     (result.verified if found is not None else result.unverified).append(key)
+
+
+def _kms_encrypted(fs: Any, target: StoreURL, key: str) -> bool:
+    """Whether an S3 object is encrypted with KMS or a customer key (its ETag is no MD5)."""
+    if target.scheme != "s3":
+        return False
+    bucket, _, path = _key(target, key).partition("/")
+    try:
+        head = fs.call_s3("head_object", Bucket=bucket, Key=path)
+    except Exception:
+        return False
+    return head.get("ServerSideEncryption") == "aws:kms" or bool(head.get("SSECustomerAlgorithm"))
 
 
 def _store_error(exc: BaseException, target: StoreURL) -> ScalecloudError:
