@@ -163,8 +163,9 @@ DataOpt = Annotated[
     typer.Option(
         "--data", metavar="URL", show_default=False, rich_help_panel="Clouds",
         help="A bucket the workers may read through the cloud's workload identity, no key "
-        "copied (repeatable): gs://BUCKET[/PREFIX] on gcp, s3://BUCKET[/PREFIX] on aws, "
-        "abfs://CONTAINER@ACCOUNT.dfs.core.windows.net[/PREFIX]?resource_group=GROUP on azure.",
+        "copied (repeatable): gs://BUCKET/PREFIX on gcp, s3://BUCKET/PREFIX on aws, "
+        "abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PREFIX?resource_group=GROUP on azure "
+        "(the prefix is optional).",
     ),
 ]  # fmt: skip
 DataWriteOpt = Annotated[

@@ -195,3 +195,11 @@ def test_store_urls_parse(text, expected):
 def test_bad_store_urls_are_refused(text):
     with pytest.raises(ScalecloudError):
         parse_store_url(text)
+
+
+def test_help_has_examples_and_up_documents_data(cli):
+    shown = cli("data", "push", "--help", check=True).out
+    assert "Example" in shown and "scalecloud data push data/ s3://" in shown
+    for command in ("up", "run", "plan"):
+        text = cli(command, "--help", check=True).out
+        assert "--data" in text and "--data-write" in text and "resource_group" in text
