@@ -166,3 +166,20 @@ StrictVersionsOpt = Annotated[
         help="Refuse to run when package versions differ between this client and the cluster.",
     ),
 ]  # fmt: skip
+DataOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--data", metavar="URL", show_default=False, rich_help_panel="Clouds",
+        help="A bucket the workers may read through the cloud's workload identity, no key "
+        "copied (repeatable): gs://BUCKET/PREFIX on gcp, s3://BUCKET/PREFIX on aws, "
+        "abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PREFIX?resource_group=GROUP on azure "
+        "(the prefix is optional).",
+    ),
+]  # fmt: skip
+DataWriteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--data-write", rich_help_panel="Clouds",
+        help="Let the workers write and delete objects in the --data buckets too.",
+    ),
+]  # fmt: skip

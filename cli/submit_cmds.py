@@ -95,6 +95,8 @@ def run(
     image: opt.ImageOpt = None,
     expose: opt.ExposeOpt = None,
     install_pulumi: opt.InstallPulumiOpt = False,
+    data: opt.DataOpt = None,
+    data_write: opt.DataWriteOpt = False,
     strict_versions: opt.StrictVersionsOpt = False,
     as_json: opt.JsonOpt = False,
 ) -> None:
@@ -125,7 +127,7 @@ def run(
             adapt=adapt, idle_timeout=idle_timeout, port=port, dashboard_port=dashboard_port,
             keep=False, reuse=False, on_event=view,
             **cloud_options(region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image,
-                            expose),
+                            expose, data, data_write),
         )  # fmt: skip
         ensure_pulumi_cli(provider, install_pulumi, view)
         with cluster:

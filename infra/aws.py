@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+from scalecloud.infra.eks_parts import autoscaler, eks_data_access, pod_identity_agent
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.cloudrules import EKS_UNSUPPORTED_ZONE_IDS
 from scalecloud.infra.kube.driver import PulumiProvider
@@ -31,10 +32,6 @@ from scalecloud.infra.kube.spec import (
 from scalecloud.infra.registry import CLOUD_OPTIONS, STACK_DOWN_SUMMARY, ProviderDescriptor
 
 SCHEDULER_MACHINE_TYPE = "m6i.large"  # the on-demand node of the scheduler with --spot
-AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
-AUTOSCALER_CHART = "cluster-autoscaler"
-AUTOSCALER_VERSION = "9.59.0"  # chart of Cluster Autoscaler 1.35.0 (its appVersion)
-AUTOSCALER_APP_VERSION = "1.35.0"
 # A Kubernetes version in EKS standard support; after its end the control plane bills at
 # the extended-support rate (EKS Kubernetes release calendar).
 EKS_VERSION = "1.35"
@@ -45,18 +42,6 @@ _NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
 )
-# What the Cluster Autoscaler needs, granted to the nodes it runs on (no OIDC provider to
-# manage); restricted to autoscaling groups tagged for this cluster where AWS allows it.
-_AUTOSCALER_ACTIONS_READ = (
-    "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
-    "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
-    "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
-    "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements",
-    "eks:DescribeNodegroup",
-)  # fmt: skip
-_AUTOSCALER_ACTIONS_WRITE = (
-    "autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup",
-)  # fmt: skip
 
 
 def assume_role_policy(service: str) -> str:
@@ -65,27 +50,6 @@ def assume_role_policy(service: str) -> str:
             "Version": "2012-10-17",
             "Statement": [
                 {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-            ],
-        }
-    )
-
-
-def autoscaler_policy(cluster_name: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Action": list(_AUTOSCALER_ACTIONS_READ), "Resource": "*"},
-                {
-                    "Effect": "Allow",
-                    "Action": list(_AUTOSCALER_ACTIONS_WRITE),
-                    "Resource": "*",
-                    "Condition": {
-                        "StringEquals": {
-                            f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"
-                        }
-                    },
-                },
             ],
         }
     )
@@ -170,14 +134,6 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         )
         for i, arn in enumerate(_NODE_POLICIES)
     ]
-    node_policies.append(
-        aws.iam.RolePolicy(
-            f"{name}-node-autoscaler",
-            role=node_role.id,
-            policy=autoscaler_policy(cluster_name),
-            opts=region_opts,
-        )
-    )
     cluster = aws.eks.Cluster(
         f"{name}-eks",
         name=cluster_name,
@@ -243,39 +199,17 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
     )
 
 
-def autoscaler_release(spec: KubeSpec, cluster_name: str, provider: Any, parent: Any) -> Any:
-    """The Cluster Autoscaler, which grows and shrinks the node group with pending pods."""
-    import pulumi
-    import pulumi_kubernetes as k8s
-
-    return k8s.helm.v3.Release(
-        f"{spec.name}-cluster-autoscaler",
-        name="cluster-autoscaler",  # one per EKS cluster; an auto-name could pass Helm's 53
-        chart=AUTOSCALER_CHART,
-        version=AUTOSCALER_VERSION,
-        repository_opts={"repo": AUTOSCALER_REPO},
-        namespace="kube-system",
-        values={
-            "cloudProvider": "aws",
-            "autoDiscovery": {"clusterName": cluster_name},
-            "awsRegion": spec.region,
-            "extraArgs": {
-                "balance-similar-node-groups": True,
-                "skip-nodes-with-system-pods": False,
-            },
-            "podLabels": dict(spec.labels),
-        },
-        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
-    )
-
-
 def program(spec: KubeSpec) -> None:
     """The whole stack: network and EKS, the Cluster Autoscaler, then Dask."""
     from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = eks_cluster(spec)
-    dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools)
-    autoscaler_release(spec, cluster.cluster_name, dask.provider, dask.component)
+    agent = pod_identity_agent(spec, cluster)  # how pods get AWS roles, without keys
+    grants = eks_data_access(spec, cluster, agent) if spec.data else None
+    dask = dask_on_kubernetes(
+        spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools, access=grants
+    )
+    autoscaler(spec, cluster, agent, dask.provider, dask.component)
     device_plugin_release(spec, dask.provider, dask.component)
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
@@ -373,5 +307,6 @@ PROVIDER = ProviderDescriptor(
     extra="aws",
     modules=("pulumi", "pulumi_kubernetes", "pulumi_aws"),
     plan_properties=("cidrBlock", "availabilityZone", "instanceTypes", "capacityType", "amiType",
-                     "scalingConfig", "policyArn"),
+                     "scalingConfig", "policyArn", "addonName", "serviceAccount", "policy"),
+    data_scheme="s3",
 )  # fmt: skip

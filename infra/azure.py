@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import base64
 import os
+from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
@@ -21,8 +22,16 @@ from scalecloud.infra.kube.preflight import cli_json, has_env
 from scalecloud.infra.kube.spec import LABEL, SCHEDULER_POOL, WORKER_POOL, CloudCluster, KubeSpec
 from scalecloud.infra.registry import CLOUD_OPTIONS, STACK_DOWN_SUMMARY, ProviderDescriptor
 
+if TYPE_CHECKING:
+    from scalecloud.infra.kube.access import DataAccess
+
 SYSTEM_VM_SIZE = "Standard_D2s_v5"
 SYSTEM_ASSIGNED: Any = {"type": "SystemAssigned"}  # the cluster's managed identity
+# With --data: the OIDC issuer and the workload identity webhook of AKS.
+WORKLOAD_IDENTITY: dict[str, Any] = {
+    "oidc_issuer_profile": {"enabled": True},
+    "security_profile": {"workload_identity": {"enabled": True}},
+}
 
 
 def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
@@ -60,6 +69,7 @@ def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         enable_rbac=True,
         agent_pool_profiles=[system_pool],
         tags=tags,
+        **(WORKLOAD_IDENTITY if spec.data else {}),
         opts=child,
     )
     pool_args: dict[str, Any] = {
@@ -97,7 +107,56 @@ def aks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         lambda encoded: base64.b64decode(encoded).decode()
     )
     component.register_outputs({"cluster": cluster.name, "node_pool": pool.name})
-    return CloudCluster(component, pulumi.Output.secret(kubeconfig), pool)
+    return CloudCluster(
+        component, pulumi.Output.secret(kubeconfig), pool,
+        extras={"group": group, "cluster": cluster},
+    )  # fmt: skip
+
+
+def aks_data_access(spec: KubeSpec, cloud: CloudCluster) -> DataAccess:
+    """``--data`` on AKS: a user-assigned identity, federated with the workers'
+    ServiceAccount token, with a Storage Blob Data role on each named container only."""
+    import pulumi
+    import pulumi_azure_native as azure
+    from scalecloud.infra.kube import access
+
+    name, group, cluster = spec.name, cloud.extras["group"], cloud.extras["cluster"]
+    component = pulumi.ComponentResource("scalecloud:azure:DataAccess", name, None)
+    child = pulumi.ResourceOptions(parent=component)
+    identity = azure.managedidentity.UserAssignedIdentity(
+        f"{name}-data", resource_group_name=group.name, resource_name_=f"scalecloud-{name}-data",
+        location=spec.region, tags=dict(spec.labels), opts=child,
+    )  # fmt: skip
+    federated = azure.managedidentity.FederatedIdentityCredential(
+        f"{name}-data", resource_group_name=group.name, resource_name_=identity.name,
+        federated_identity_credential_resource_name="scalecloud-workers",
+        issuer=cluster.oidc_issuer_profile.apply(lambda p: p.issuer_url),
+        subject=access.federated_subject(spec.namespace), audiences=[access.AZURE_AUDIENCE],
+        opts=child,
+    )  # fmt: skip
+    subscription = azure.authorization.get_client_config_output().subscription_id
+    _, role = access.azure_role(spec.data_write)
+
+    def role_id(sub: str) -> str:
+        return f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{role}"
+
+    assignments = []
+    for i, url in enumerate({(u.account, u.bucket): u for u in access.grants(spec)}.values()):
+        scope: Any = subscription.apply(partial(access.azure_container_scope, url=url))
+        assignments.append(
+            azure.authorization.RoleAssignment(
+                f"{name}-data-{i}",
+                principal_id=identity.principal_id,
+                principal_type="ServicePrincipal",
+                role_definition_id=subscription.apply(role_id),
+                scope=scope,
+                opts=child,
+            )
+        )
+    component.register_outputs({"client_id": identity.client_id})
+    return access.DataAccess(
+        {access.AZURE_ANNOTATION: identity.client_id}, [federated, *assignments]
+    )
 
 
 def program(spec: KubeSpec) -> None:
@@ -105,7 +164,10 @@ def program(spec: KubeSpec) -> None:
     from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = aks_cluster(spec)
-    dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools)
+    grants = aks_data_access(spec, cluster) if spec.data else None
+    dask = dask_on_kubernetes(
+        spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools, access=grants
+    )
     device_plugin_release(spec, dask.provider, dask.component)
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
@@ -194,5 +256,8 @@ PROVIDER = ProviderDescriptor(
     spot_tolerations=({"key": "kubernetes.azure.com/scalesetpriority", "operator": "Exists",
                        "effect": "NoSchedule"},),
     plan_properties=("location", "vmSize", "enableAutoScaling", "minCount", "maxCount",
-                     "scaleSetPriority", "mode", "count"),
+                     "scaleSetPriority", "mode", "count", "oidcIssuerProfile", "securityProfile",
+                     "subject", "scope", "roleDefinitionId"),
+    data_scheme="abfs",
+    data_pod_labels={"azure.workload.identity/use": "true"},
 )  # fmt: skip

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
@@ -23,6 +23,9 @@ from scalecloud.infra.kube.spec import (
     exec_kubeconfig,
 )
 from scalecloud.infra.registry import CLOUD_OPTIONS, STACK_DOWN_SUMMARY, ProviderDescriptor
+
+if TYPE_CHECKING:
+    from scalecloud.infra.kube.access import DataAccess
 
 SCHEDULER_MACHINE_TYPE = "e2-standard-2"  # the on-demand node of the scheduler with --spot
 
@@ -40,6 +43,14 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
     name = spec.name
     component = pulumi.ComponentResource("scalecloud:gcp:GkeCluster", name, None, opts)
     child = pulumi.ResourceOptions(parent=component)
+    identity: dict[str, Any] = {}  # with --data: Workload Identity on cluster and nodes
+    metadata: dict[str, Any] = {}
+    if spec.data:
+        project = gcp.organizations.get_client_config_output().project
+        identity["workload_identity_config"] = {
+            "workload_pool": project.apply(lambda p: f"{p}.svc.id.goog")
+        }
+        metadata["workload_metadata_config"] = {"mode": "GKE_METADATA"}
     cluster = gcp.container.Cluster(
         f"{name}-gke",
         location=spec.zone or spec.region,
@@ -48,6 +59,7 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         initial_node_count=1,
         resource_labels=dict(spec.labels),
         release_channel={"channel": "REGULAR"},
+        **identity,
         opts=child,
     )
     node_config: Any = {  # a NodePoolNodeConfigArgsDict
@@ -56,6 +68,7 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         "labels": spec.pool_labels(WORKER_POOL),
         "resource_labels": dict(spec.labels),
         "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+        **metadata,
     }
     if spec.gpu_count:
         node_config["guest_accelerators"] = [
@@ -85,6 +98,14 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
     )
     scheduler_pool = None
     if spec.spot:  # the scheduler on on-demand capacity: losing it loses the whole run
+        scheduler_config: Any = {
+            "machine_type": SCHEDULER_MACHINE_TYPE,
+            "spot": False,
+            "labels": spec.pool_labels(SCHEDULER_POOL),
+            "resource_labels": dict(spec.labels),
+            "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            **metadata,
+        }
         scheduler_pool = gcp.container.NodePool(
             f"{name}-scheduler",
             name="scheduler",
@@ -92,13 +113,7 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
             location=cluster.location,
             node_count=1,
             management={"auto_repair": True, "auto_upgrade": True},
-            node_config={
-                "machine_type": SCHEDULER_MACHINE_TYPE,
-                "spot": False,
-                "labels": spec.pool_labels(SCHEDULER_POOL),
-                "resource_labels": dict(spec.labels),
-                "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
-            },
+            node_config=scheduler_config,
             opts=pool_opts,
         )
     kubeconfig = pulumi.Output.all(
@@ -115,12 +130,46 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
     )
 
 
+def gke_data_access(spec: KubeSpec, cluster: CloudCluster) -> DataAccess:
+    """``--data`` on GKE: a Google service account the workers' ServiceAccount acts as
+    (Workload Identity), granted a storage role on each named bucket and nothing else."""
+    import pulumi
+    import pulumi_gcp as gcp
+    from scalecloud.infra.kube import access
+
+    name = spec.name
+    component = pulumi.ComponentResource("scalecloud:gcp:DataAccess", name, None)
+    child = pulumi.ResourceOptions(parent=component, depends_on=[cluster.component])
+    account = gcp.serviceaccount.Account(
+        f"{name}-data", account_id=access.gcp_account_id(name),
+        display_name=f"scalecloud {name}: workers' data access", opts=child,
+    )  # fmt: skip
+    binding = gcp.serviceaccount.IAMMember(
+        f"{name}-data-workload-identity",
+        service_account_id=account.name,
+        role=access.GKE_IDENTITY_ROLE,
+        member=account.project.apply(lambda p: access.gke_member(p, spec.namespace)),
+        opts=child,
+    )
+    role = access.GCS_WRITE_ROLE if spec.data_write else access.GCS_READ_ROLE
+    member = account.email.apply(lambda e: f"serviceAccount:{e}")
+    buckets = [
+        gcp.storage.BucketIAMMember(
+            f"{name}-data-{bucket}", bucket=bucket, role=role, member=member, opts=child
+        )
+        for bucket in dict.fromkeys(url.bucket for url in access.grants(spec))
+    ]
+    component.register_outputs({"service_account": account.email})
+    return access.DataAccess({access.GKE_ANNOTATION: account.email}, [binding, *buckets])
+
+
 def program(spec: KubeSpec) -> None:
     """The whole stack: GKE, then Dask on it once the node pool exists."""
     from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = gke_cluster(spec)
-    dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools)
+    grants = gke_data_access(spec, cluster) if spec.data else None
+    dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools, access=grants)
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
 
@@ -261,5 +310,7 @@ PROVIDER = ProviderDescriptor(
     extra="gcp",
     modules=("pulumi", "pulumi_kubernetes", "pulumi_gcp"),
     plan_properties=("location", "machineType", "autoscaling", "spot", "guestAccelerators",
-                     "deletionProtection", "removeDefaultNodePool"),
+                     "deletionProtection", "removeDefaultNodePool", "workloadIdentityConfig",
+                     "workloadMetadataConfig", "accountId", "role", "member", "bucket"),
+    data_scheme="gs",
 )  # fmt: skip

@@ -36,7 +36,7 @@ PROVIDERS: dict[str, str] = {
 CLOUD_OPTIONS: dict[str, str] = {
     "region": "region", "zone": "zone", "machine_type": "machine_type",
     "min_nodes": "min_nodes", "max_nodes": "max_nodes", "spot": "spot", "gpu": "gpu",
-    "image": "image", "expose": "expose_cidr",
+    "image": "image", "expose": "expose_cidr", "data": "data", "data_write": "data_write",
 }  # fmt: skip
 
 
@@ -79,6 +79,10 @@ class ProviderDescriptor:
     name_letter_first: bool = False
     # Machine type -> (vCPUs, memory GiB), for how many workers fit on a node.
     machines: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # `up --data`: the URL scheme of its object store (none: --data refused), and labels the
+    # pods reading it need (Azure's workload identity webhook acts on labelled pods only).
+    data_scheme: str = ""
+    data_pod_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def check_provider(name: str) -> str:
@@ -108,7 +112,15 @@ def get_provider(name: str) -> Provider:
 
 def _cloud_extra(provider: ProviderDescriptor, given: Mapping[str, Any]) -> dict[str, Any]:
     """The cloud options that were given, checked against what ``provider`` takes."""
-    present = {k: v for k, v in given.items() if v is not None and v is not False}
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items()}
+    present = {k: v for k, v in given.items() if v is not None and v is not False and v != ()}
+    if "data" in present or "data_write" in present:
+        from scalecloud.infra.kube.access import check_data
+
+        clouds = [n for n in PROVIDERS if descriptor(n).data_scheme]
+        present.update(
+            check_data(provider, present.get("data"), bool(present.get("data_write")), clouds)
+        )
     refused = [k for k in present if k not in provider.options]
     if refused:
         flags = ", ".join("--" + k.replace("_", "-") for k in refused)

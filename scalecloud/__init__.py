@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from scalecloud.cluster import Cluster, clusters, connect, down
+    from scalecloud.data import push
     from scalecloud.infra.errors import ScalecloudError
     from scalecloud.results import Comparison, Run, RunList, compare, runs
     from scalecloud.session import prepare
@@ -42,6 +43,7 @@ __all__ = [
     "down",
     "install_pulumi",
     "prepare",
+    "push",
     "runs",
 ]
 
@@ -57,6 +59,7 @@ _WHERE = {
     "runs": "scalecloud.results",
     "compare": "scalecloud.results",
     "prepare": "scalecloud.session",
+    "push": "scalecloud.data",
     "ScalecloudError": "scalecloud.infra.errors",
 }
 

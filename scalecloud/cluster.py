@@ -48,8 +48,9 @@ class Cluster(ClusterSession):
     ``progress=False`` shows nothing; ``on_event`` receives every
     :class:`~scalecloud.infra.events.Event` instead. The cloud options (``region``,
     ``zone``, ``machine_type``, ``min_nodes``, ``max_nodes``, ``spot``, ``gpu``, ``image``,
-    ``expose``) are those of ``scalecloud up``. Every option is checked when the object
-    is made, before anything exists. A cluster made here without ``keep`` also stops
+    ``expose``, and ``data``, ``data_write``: the buckets the workers may read, or write,
+    through the cloud's workload identity) are those of ``scalecloud up``. Every option is
+    checked when the object is made, before anything exists. A cluster made here without ``keep`` also stops
     when this process ends (local clusters watch it).
 
     Example::

@@ -105,7 +105,7 @@ def test_a_refresh_keeps_the_autoscaled_node_count(provider, pool, ignored):
 
 
 def test_eks_runs_a_version_in_standard_support_with_the_matching_autoscaler():
-    from scalecloud.infra import aws
+    from scalecloud.infra import aws, eks_parts
 
     found = declared("aws")
     (cluster,) = [d for d in found if d.type == "aws:eks/cluster:Cluster"]
@@ -114,9 +114,9 @@ def test_eks_runs_a_version_in_standard_support_with_the_matching_autoscaler():
     as_of = price_table("aws")["as_of"]
     assert as_of < aws.EKS_STANDARD_SUPPORT_ENDS[aws.EKS_VERSION] == plane["standard_support_ends"]
     # The Cluster Autoscaler's minor version must be the cluster's.
-    assert aws.AUTOSCALER_APP_VERSION.rsplit(".", 1)[0] == aws.EKS_VERSION
+    assert eks_parts.AUTOSCALER_APP_VERSION.rsplit(".", 1)[0] == aws.EKS_VERSION
     (release,) = [d for d in found if d.name.endswith("-cluster-autoscaler")]
-    assert release.inputs["version"] == aws.AUTOSCALER_VERSION
+    assert release.inputs["version"] == eks_parts.AUTOSCALER_VERSION
     assert release.inputs["name"] == "cluster-autoscaler"
 
 
@@ -150,3 +150,36 @@ def test_gpu_nodes_on_eks_and_aks_get_the_nvidia_device_plugin(provider, pool):
     assert not [d for d in plain if d.inputs.get("chart") == "nvidia-device-plugin"]
     gke = declared("gcp", gpu="1")  # GKE installs the plugin itself
     assert not [d for d in gke if d.inputs.get("chart") == "nvidia-device-plugin"]
+
+
+def test_the_eks_cluster_autoscaler_gets_its_own_role_through_pod_identity():
+    """Not the node role: AL2023 nodes keep the metadata service to themselves (hop limit
+    1), so a pod relying on the node role gets no credentials and crash-loops."""
+    import json
+
+    from scalecloud.infra import eks_parts
+
+    found = declared("aws")
+    by_name = {(d.type, d.name): d for d in found}
+    role = by_name[("aws:iam/role:Role", "r1-autoscaler")]
+    (trust,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
+    policy = by_name[("aws:iam/rolePolicy:RolePolicy", "r1-autoscaler")]
+    assert policy.inputs["policy"] == eks_parts.autoscaler_policy("scalecloud-r1")
+    association = by_name[
+        ("aws:eks/podIdentityAssociation:PodIdentityAssociation", "r1-autoscaler")
+    ]
+    release = by_name[("kubernetes:helm.sh/v3:Release", "r1-cluster-autoscaler")]
+    account = release.inputs["values"]["rbac"]["serviceAccount"]["name"]
+    assert (association.inputs["namespace"], association.inputs["serviceAccount"]) == (
+        release.inputs["namespace"], account,
+    )  # fmt: skip
+    assert association.urn in release.dependencies  # no pod before its credentials
+    addon = by_name[("aws:eks/addon:Addon", "r1-pod-identity")]
+    assert addon.inputs["addonName"] == "eks-pod-identity-agent"
+    assert addon.urn in association.dependencies
+    node_role_policies = [
+        d for d in found if d.type == "aws:iam/rolePolicy:RolePolicy"
+        and "node-role" in str(d.inputs.get("role"))
+    ]  # fmt: skip
+    assert node_role_policies == [] and "r1-node-autoscaler" not in {d.name for d in found}

@@ -39,9 +39,11 @@ CLOUD_TYPES = {
         *["aws:ec2/routeTableAssociation:RouteTableAssociation"] * 2,
         *["aws:ec2/subnet:Subnet"] * 2,
         "aws:ec2/vpc:Vpc",
+        "aws:eks/addon:Addon",  # Pod Identity's agent
         "aws:eks/cluster:Cluster",
         "aws:eks/nodeGroup:NodeGroup",
-        *["aws:iam/role:Role"] * 2,
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",  # the Cluster Autoscaler's
+        *["aws:iam/role:Role"] * 3,
         "aws:iam/rolePolicy:RolePolicy",
         *["aws:iam/rolePolicyAttachment:RolePolicyAttachment"] * 4,
         "kubernetes:helm.sh/v3:Release",  # the Cluster Autoscaler

@@ -73,7 +73,34 @@ def fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     elif typ == "azure-native:containerservice:ManagedCluster":
         outputs.setdefault("resourceName", name)
         outputs["name"] = outputs["resourceName"]
+        if (inputs.get("oidcIssuerProfile") or {}).get("enabled"):
+            outputs["oidcIssuerProfile"] = {"issuerURL": f"https://{name}.oic.plan.invalid/"}
+    elif typ == "gcp:serviceaccount/account:Account":
+        email = f"{inputs.get('accountId', name)}@{PLAN_PROJECT}.iam.gserviceaccount.com"
+        outputs.update(
+            email=email, project=PLAN_PROJECT, member=f"serviceAccount:{email}",
+            name=f"projects/{PLAN_PROJECT}/serviceAccounts/{email}",
+        )  # fmt: skip
+    elif typ == "azure-native:managedidentity:UserAssignedIdentity":
+        outputs.update(
+            name=inputs.get("resourceName", name), clientId=f"client-id-of-{name}",
+            principalId=f"principal-id-of-{name}",
+        )  # fmt: skip
     return outputs
+
+
+PLAN_PROJECT = "plan-project"
+PLAN_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+# Invokes the programs make, answered as the cloud would (token -> outputs).
+CALLS: dict[str, dict[str, Any]] = {
+    "gcp:organizations/getClientConfig:getClientConfig": {
+        "project": PLAN_PROJECT, "region": "", "zone": "", "id": "plan", "accessToken": "",
+    },
+    "azure-native:authorization:getClientConfig": {
+        "subscriptionId": PLAN_SUBSCRIPTION, "tenantId": PLAN_SUBSCRIPTION,
+        "clientId": "plan-client", "objectId": "plan-object",
+    },
+}  # fmt: skip
 
 
 def fake_kubeconfig(name: str) -> str:
@@ -107,7 +134,7 @@ def _mock_classes() -> tuple[type, type]:
             if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
                 value = base64.b64encode(fake_kubeconfig(args.args["resourceName"]).encode())
                 return {"kubeconfigs": [{"name": "clusterUser", "value": value.decode()}]}
-            return {}
+            return dict(CALLS.get(args.token, {}))
 
     class RecordingMonitor(MockMonitor):
         def __init__(self, mocks: Any) -> None:
@@ -209,6 +236,8 @@ def _property_rows(declared: Any, provider_properties: tuple[str, ...]) -> dict[
         rows.update(minimum=inputs["spec"]["minimum"], maximum=inputs["spec"]["maximum"])
     if "metadata" in inputs and "labels" in inputs["metadata"]:
         rows["labels"] = inputs["metadata"]["labels"]
+    if "metadata" in inputs and inputs["metadata"].get("annotations"):
+        rows["annotations"] = inputs["metadata"]["annotations"]
     for key in ("tags", "resourceLabels", "labels"):
         if key in inputs:
             rows[key] = inputs[key]
@@ -246,5 +275,8 @@ def plan_report(spec: KubeSpec) -> dict[str, Any]:
         }
         for d in declared
     ]  # fmt: skip
+    from scalecloud.infra.kube.access import plan_grants
+
     return {"provider": spec.provider, "name": spec.name, "spec": spec.to_dict(),
-            "resources": resources, "fit": fit_report(spec), "cost": estimate(spec)}  # fmt: skip
+            "resources": resources, "fit": fit_report(spec), "data_access": plan_grants(spec),
+            "cost": estimate(spec)}  # fmt: skip

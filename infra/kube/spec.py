@@ -67,7 +67,8 @@ class KubeSpec:
     autoscaler). ``image`` None means the official Dask image matched to the client, with
     the workloads' packages pinned in ``EXTRA_PIP_PACKAGES``. ``expose_cidr`` set makes the
     scheduler a LoadBalancer open to that range only; by default it is a ClusterIP Service
-    reached through a port-forward.
+    reached through a port-forward. ``data`` are the bucket URLs the workers may read (write,
+    with ``data_write``) through the cloud's workload identity (``infra/kube/access.py``).
     """
 
     provider: str
@@ -87,6 +88,8 @@ class KubeSpec:
     image: str | None = None
     idle_timeout: float | None = None
     expose_cidr: str | None = None
+    data: tuple[str, ...] = ()
+    data_write: bool = False
     labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -122,6 +125,9 @@ class KubeSpec:
                     f"--{option} applies to clouds only",
                     f"leave --{option} out for {self.provider}",
                 )
+        object.__setattr__(self, "data", tuple(self.data))
+        if (self.data or self.data_write) and not descriptor(self.provider).data_scheme:
+            raise ScalecloudError(f"--data does not apply to {self.provider}", "leave --data out")
         labels = {LABEL: self.name, **self.labels}
         object.__setattr__(self, "labels", labels)
 
@@ -220,6 +226,8 @@ def kube_spec(spec: ClusterSpec) -> KubeSpec:
         image=extra.get("image") or None,
         idle_timeout=spec.idle_timeout,
         expose_cidr=extra.get("expose_cidr") or None,
+        data=tuple(extra.get("data") or ()),
+        data_write=bool(extra.get("data_write", False)),
     )
 
 
@@ -232,6 +240,7 @@ class CloudCluster:
     nodes: Any  # the worker node pool / group: every Kubernetes object waits for it
     cluster_name: str = ""
     scheduler_nodes: Any = None  # with --spot, the on-demand pool the scheduler runs on
+    extras: dict[str, Any] = field(default_factory=dict)  # what a cloud's own parts reuse
 
     @property
     def node_pools(self) -> list[Any]:
