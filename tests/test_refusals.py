@@ -45,7 +45,8 @@ def test_run_refuses_bad_input_before_anything_exists(cli, table, provider):
         result = cli("run", *args, "--provider", provider)
         elapsed = time.monotonic() - started
         assert_one_line_error(result, message)
-        assert elapsed < 1.5, f"{args}: {elapsed:.2f} s"  # typically 0.4 s, the CLI's start
+        # typically 0.4-1 s, the CLI's start; a cluster would take longer, and write state
+        assert elapsed < 5.0, f"{args}: {elapsed:.2f} s"
         assert not cli.home.exists(), f"{args} wrote state"
 
 
