@@ -126,6 +126,7 @@ def run(
             **cloud_options(region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image,
                             expose),
         )  # fmt: skip
+        cluster.check_run(prepared)  # before the cluster exists
         with cluster:
             run = cluster.submit(prepared, strict_versions=strict_versions)
     show_run(run, cluster.name, as_json)

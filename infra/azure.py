@@ -178,6 +178,7 @@ PROVIDER = ProviderDescriptor(
     defaults={"region": "eastus", "zone": "", "machine_type": "Standard_D4s_v5",
               "gpu_type": "nvidia-t4", "gpu_machine_type": "Standard_NC4as_T4_v3"},
     extra="azure",
+    data_scheme="abfs",
     modules=("pulumi", "pulumi_kubernetes", "pulumi_azure_native"),
     spot_tolerations=({"key": "kubernetes.azure.com/scalesetpriority", "operator": "Exists",
                        "effect": "NoSchedule"},),

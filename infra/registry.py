@@ -67,6 +67,10 @@ class ProviderDescriptor:
     extra: str = ""
     modules: tuple[str, ...] = ()
     same_environment: bool = False
+    # Its workers read this machine's files at the same paths (local processes); else a
+    # workload's data must be a URL, e.g. of ``data_scheme`` (its object store: gs, s3).
+    shares_local_files: bool = False
+    data_scheme: str = ""
     labels_nodes: bool = True  # its worker nodes carry the scalecloud-cluster label
     spot_tolerations: tuple[Mapping[str, str], ...] = ()  # taints it puts on spot nodes
     # Its list prices: as_of, control_plane, nodes (region -> machine type -> on_demand,
