@@ -153,7 +153,7 @@ class Param:
             "strs": "comma-separated words",
             "ngrams": "n-gram ranges like 1-1,1-2",
             "path": "a file path",
-            "data": "a file or folder path, or an s3://, gs:// or abfs:// URL",
+            "data": "a file path (or a folder), or an s3://, gs:// or abfs:// URL",
         }[self.kind]
 
     @staticmethod

@@ -8,7 +8,7 @@ from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.workloads.data.locations import scheme
-from scalecloud.workloads.data.plan import BLOCK_BYTES, BlockReader, DataPlan, pick_indices
+from scalecloud.workloads.data.plan import BLOCK_BYTES, DataPlan, pick_indices
 
 
 def _check_array(shape: tuple[int, ...], dtype: Any, location: str) -> None:
@@ -55,7 +55,7 @@ def plan_npy(fs: Any, path: str, location: str, columns: tuple[str, ...] | None)
     return DataPlan(location, "npy", picked, blocks, shape[0], shape[0] * len(picked) * 8, extra)
 
 
-def read_npy(reader: BlockReader, index: int) -> Any:
+def read_npy(reader: Any, index: int) -> Any:
     import numpy as np
 
     start, stop = reader.plan.blocks[index]
@@ -63,11 +63,14 @@ def read_npy(reader: BlockReader, index: int) -> Any:
     dtype = np.dtype(extra["dtype"])
     row_bytes = extra["width"] * dtype.itemsize
     begin = extra["offset"] + start * row_bytes
+    rows: Any
     if extra["local"]:
         rows = np.memmap(extra["path"], dtype=dtype, mode="r", offset=begin,
                          shape=(stop - start, extra["width"]))  # fmt: skip
     else:
-        data = reader.fs.cat_file(extra["path"], start=begin, end=begin + (stop - start) * row_bytes)
+        data = reader.fs.cat_file(
+            extra["path"], start=begin, end=begin + (stop - start) * row_bytes
+        )
         rows = np.frombuffer(data, dtype=dtype).reshape(stop - start, extra["width"])
     picked = list(reader.plan.columns)
     return rows if picked == list(range(extra["width"])) else rows[:, picked]
@@ -101,7 +104,7 @@ def plan_zarr(fs: Any, path: str, location: str, columns: tuple[str, ...] | None
     return DataPlan(location, "zarr", picked, blocks, shape[0], shape[0] * len(picked) * 8, {})
 
 
-def read_zarr(reader: BlockReader, index: int) -> Any:
+def read_zarr(reader: Any, index: int) -> Any:
     start, stop = reader.plan.blocks[index]
     array = getattr(reader, "_zarr", None)
     if array is None:

@@ -8,6 +8,7 @@ only when a URL of theirs is used.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,7 +42,7 @@ def is_url(location: str) -> bool:
 def normalise(text: str) -> str:
     """A URL as given; a local path made absolute, so that a rerun from elsewhere finds it."""
     text = text.strip()
-    return text if is_url(text) else str(Path(text).expanduser().resolve())
+    return text if is_url(text) else os.path.abspath(Path(text).expanduser())
 
 
 def scheme(location: str) -> str:

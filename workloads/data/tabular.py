@@ -14,7 +14,6 @@ from scalecloud.workloads.data.locations import scheme
 from scalecloud.workloads.data.plan import (
     BLOCK_BYTES,
     COLUMNS_HINT,
-    BlockReader,
     DataPlan,
     data_files,
     pick_columns,
@@ -78,11 +77,11 @@ def plan_parquet(fs: Any, path: str, location: str, columns: tuple[str, ...] | N
                     n_rows * len(chosen) * 8, {"local": local})  # fmt: skip
 
 
-def read_parquet(reader: BlockReader, index: int) -> Any:
+def read_parquet(reader: Any, index: int) -> Any:
     import numpy as np
     import pyarrow.parquet as pq
 
-    file, group, rows = reader.plan.blocks[index]
+    file, group, _ = reader.plan.blocks[index]
     cached = getattr(reader, "_parquet", None)
     if cached is None or cached[0] != file:
         source = file if reader.plan.extra["local"] else reader.fs.open(file, "rb")
@@ -151,7 +150,7 @@ def _line_end(handle: Any, offset: int, size: int) -> int:
     return size
 
 
-def read_csv(reader: BlockReader, index: int) -> Any:
+def read_csv(reader: Any, index: int) -> Any:
     import io
 
     import pandas as pd

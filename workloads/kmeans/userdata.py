@@ -18,7 +18,7 @@ def check(params: dict[str, Any]) -> None:
     be read from here, its columns exist and are numeric, no nulls where Parquet counts
     them, and at least as many rows as clusters (where the rows are known before reading:
     not for CSV, whose rows are counted as the workers read them)."""
-    from scalecloud.workloads.data.plan import plan
+    from scalecloud.workloads.data.blocks import plan
 
     if params["implementation"] != "scalecloud":
         raise ScalecloudError(
@@ -37,7 +37,7 @@ def check(params: dict[str, Any]) -> None:
 def choose_storage(client: Any, nbytes: int, n_features: int, storage: str) -> str:
     """``memory`` when the rows (with the fused kernel's float32 copy) fit in half the
     workers' memory, else ``regenerate`` (read again in every pass)."""
-    from scalecloud.workloads.kmeans import lloyd as lloydkernel
+    import scalecloud.workloads.kmeans.lloyd as lloydkernel
 
     if storage != "auto":
         return storage
@@ -49,8 +49,8 @@ def choose_storage(client: Any, nbytes: int, n_features: int, storage: str) -> s
 
 
 def fit(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> dict[str, Any]:
-    from scalecloud.workloads.data.plan import BlockReader, plan
-    from scalecloud.workloads.kmeans import fast as fastkmeans
+    import scalecloud.workloads.kmeans.fast as fastkmeans
+    from scalecloud.workloads.data.blocks import BlockReader, plan
 
     found = plan(params["data"], params.get("columns"))
     storage = choose_storage(client, found.nbytes, found.n_features, params["storage"])
