@@ -77,7 +77,11 @@ def read_npy(reader: Any, index: int) -> Any:
 
 
 def _open_zarr(location: str) -> Any:
-    import zarr
+    try:
+        import zarr
+    except ImportError as exc:
+        raise ScalecloudError("reading Zarr arrays needs zarr, which is not installed",
+                              "pip install zarr") from exc  # fmt: skip
 
     found = zarr.open(store=location, mode="r")
     if not hasattr(found, "shape"):
