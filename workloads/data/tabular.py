@@ -84,14 +84,14 @@ def read_parquet(reader: Any, index: int) -> Any:
     file, group, _ = reader.plan.blocks[index]
     cached = getattr(reader, "_parquet", None)
     if cached is None or cached[0] != file:
-        source = file if reader.plan.extra["local"] else reader.fs.open(file, "rb")
-        cached = (file, pq.ParquetFile(source, memory_map=reader.plan.extra["local"]))
+        local = reader.plan.extra["local"]
+        source = file if local else reader.fs.open(file, "rb")
+        # Local files are memory-mapped; remote ones pre-buffered (coalesced range reads).
+        cached = (file, pq.ParquetFile(source, memory_map=local, pre_buffer=not local))
         reader._parquet = cached  # type: ignore[attr-defined]
     table = cached[1].read_row_group(group, columns=list(reader.plan.columns), use_threads=False)
-    out = np.empty((table.num_rows, len(reader.plan.columns)))
-    for j, name in enumerate(reader.plan.columns):
-        out[:, j] = table.column(name).to_numpy()
-    return out
+    # One pass from the columns into rows (faster than filling a column at a time).
+    return np.stack([table.column(name).to_numpy() for name in reader.plan.columns], axis=1)
 
 
 def plan_csv(fs: Any, path: str, location: str, columns: tuple[str, ...] | None) -> DataPlan:
