@@ -6,7 +6,7 @@ import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
@@ -89,8 +89,9 @@ class Param:
     def accept(self, value: Any) -> Any:
         """A value given from Python: text is parsed as ``--set`` text is, anything else
         converted as a recorded value is; either way checked."""
-        if isinstance(value, str):
-            return self.parse(value)
+        if isinstance(value, str) or (self.kind in ("path", "data") and
+                                      isinstance(value, PurePath)):  # fmt: skip
+            return self.parse(str(value))
         converted = self.from_record(list(value) if isinstance(value, tuple) else value)
         if converted is not None:
             self.check(converted)

@@ -23,12 +23,16 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 SCHEMES: dict[str, tuple[str, str, str]] = {
     "s3": ("s3fs", "aws", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE "
            "(aws configure)"),
+    "s3a": ("s3fs", "aws", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE "
+            "(aws configure)"),
     "gs": ("gcsfs", "gcp", "run gcloud auth application-default login, or set "
            "GOOGLE_APPLICATION_CREDENTIALS"),
     "gcs": ("gcsfs", "gcp", "run gcloud auth application-default login, or set "
             "GOOGLE_APPLICATION_CREDENTIALS"),
     "abfs": ("adlfs", "azure", "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY "
              "(or AZURE_STORAGE_CONNECTION_STRING)"),
+    "abfss": ("adlfs", "azure", "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY "
+              "(or AZURE_STORAGE_CONNECTION_STRING)"),
     "az": ("adlfs", "azure", "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY "
            "(or AZURE_STORAGE_CONNECTION_STRING)"),
 }  # fmt: skip
