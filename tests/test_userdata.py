@@ -196,6 +196,24 @@ def test_sgd_reads_a_parquet_folder_as_the_same_rows_in_one_file(cluster, files)
     assert many["metrics"]["loss"] == pytest.approx(one["metrics"]["loss"], rel=1e-6)
 
 
+def test_a_rerun_reads_the_same_data_and_a_cloud_rerun_is_refused(cluster, files):
+    first = submit(cluster, "kmeans", "--set", f"data={files['npy']}", "--set", "n_clusters=5")
+    again = cluster("runs", "rerun", first["run_id"], "--json")
+    assert again.code == 0, again.err
+    assert again.json()["reproduced"] and all(r["same"] for r in again.json()["reproduced"])
+    refused = cluster("runs", "rerun", first["run_id"], "--provider", "gcp")
+    assert_one_line_error(refused, "which the workers of gcp cluster")
+    assert cluster.records() == ["data.json"]  # no cluster was started for the rerun
+
+
+def test_data_is_recorded_as_a_url_or_an_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    workload = get_workload("kmeans")
+    assert workload.resolve(["data=rows.parquet"])["data"] == str(tmp_path / "rows.parquet")
+    assert workload.resolve(["data=s3://bucket/rows/"])["data"] == "s3://bucket/rows/"
+    assert workload.resolve(["columns=b,a"])["columns"] == ("b", "a")
+
+
 def refusals(files: dict[str, Path]) -> list[tuple[list[str], str]]:
     root = files["root"]
     return [
@@ -207,6 +225,7 @@ def refusals(files: dict[str, Path]) -> list[tuple[list[str], str]]:
         ([f"data={files['npy']}", "columns=a"], "are indices"),
         ([f"data={files['parquet']}", "n_clusters=5000"], "5000 clusters need at least"),
         ([f"data={files['root']}"], "cannot tell the format"),
+        ([f"data={files['npy']}", "implementation=dask-ml"], "scalecloud implementation only"),
     ]
 
 
