@@ -129,6 +129,7 @@ def run(
             **cloud_options(region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image,
                             expose, data, data_write),
         )  # fmt: skip
+        cluster.check_run(prepared)  # before the cluster exists
         ensure_pulumi_cli(provider, install_pulumi, view)
         with cluster:
             run = cluster.submit(prepared, strict_versions=strict_versions)

@@ -305,8 +305,8 @@ PROVIDER = ProviderDescriptor(
               "gpu_type": "nvidia-t4", "gpu_machine_type": "g4dn.xlarge",
               "scheduler_machine_type": SCHEDULER_MACHINE_TYPE},
     extra="aws",
+    data_scheme="s3",
     modules=("pulumi", "pulumi_kubernetes", "pulumi_aws"),
     plan_properties=("cidrBlock", "availabilityZone", "instanceTypes", "capacityType", "amiType",
                      "scalingConfig", "policyArn", "addonName", "serviceAccount", "policy"),
-    data_scheme="s3",
 )  # fmt: skip

@@ -252,12 +252,12 @@ PROVIDER = ProviderDescriptor(
     defaults={"region": "eastus", "zone": "", "machine_type": "Standard_D4s_v5",
               "gpu_type": "nvidia-t4", "gpu_machine_type": "Standard_NC4as_T4_v3"},
     extra="azure",
+    data_scheme="abfs",
     modules=("pulumi", "pulumi_kubernetes", "pulumi_azure_native"),
     spot_tolerations=({"key": "kubernetes.azure.com/scalesetpriority", "operator": "Exists",
                        "effect": "NoSchedule"},),
     plan_properties=("location", "vmSize", "enableAutoScaling", "minCount", "maxCount",
                      "scaleSetPriority", "mode", "count", "oidcIssuerProfile", "securityProfile",
                      "subject", "scope", "roleDefinitionId"),
-    data_scheme="abfs",
     data_pod_labels={"azure.workload.identity/use": "true"},
 )  # fmt: skip

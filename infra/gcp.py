@@ -308,9 +308,9 @@ PROVIDER = ProviderDescriptor(
               "gpu_type": "nvidia-tesla-t4", "gpu_machine_type": "n1-standard-4",
               "scheduler_machine_type": SCHEDULER_MACHINE_TYPE},
     extra="gcp",
+    data_scheme="gs",
     modules=("pulumi", "pulumi_kubernetes", "pulumi_gcp"),
     plan_properties=("location", "machineType", "autoscaling", "spot", "guestAccelerators",
                      "deletionProtection", "removeDefaultNodePool", "workloadIdentityConfig",
                      "workloadMetadataConfig", "accountId", "role", "member", "bucket"),
-    data_scheme="gs",
 )  # fmt: skip

@@ -67,6 +67,9 @@ class ProviderDescriptor:
     extra: str = ""
     modules: tuple[str, ...] = ()
     same_environment: bool = False
+    # Its workers read this machine's files at the same paths (local processes); else a
+    # workload's data must be a URL, e.g. of ``data_scheme`` (its object store: gs, s3).
+    shares_local_files: bool = False
     labels_nodes: bool = True  # its worker nodes carry the scalecloud-cluster label
     spot_tolerations: tuple[Mapping[str, str], ...] = ()  # taints it puts on spot nodes
     # Its list prices: as_of, control_plane, nodes (region -> machine type -> on_demand,
@@ -79,7 +82,8 @@ class ProviderDescriptor:
     name_letter_first: bool = False
     # Machine type -> (vCPUs, memory GiB), for how many workers fit on a node.
     machines: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    # `up --data`: the URL scheme of its object store (none: --data refused), and labels the
+    # Its object store's URL scheme (gs, s3, abfs: what `up --data` grants and `data push`
+    # fills; none: --data refused), and labels the
     # pods reading it need (Azure's workload identity webhook acts on labelled pods only).
     data_scheme: str = ""
     data_pod_labels: Mapping[str, str] = field(default_factory=dict)

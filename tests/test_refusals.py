@@ -23,7 +23,7 @@ def table(tmp_path: Path) -> Path:
 
 def refusals(table: Path) -> list[tuple[list[str], str]]:
     return [
-        (["gridsearch", "--set", "data=missing.csv"], "data file missing.csv does not exist"),
+        (["gridsearch", "--set", "data=missing.csv"], "missing.csv does not exist"),
         (["gridsearch", "--set", f"data={table}"], "column 'text' is not in"),
         (["gridsearch", "--set", f"data={table}", "--set", "text_column=body"],
          "column 'label' is not in"),
