@@ -15,27 +15,23 @@ from pathlib import Path
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.storage import SCHEMES as STORES
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
-# URL scheme -> (the fsspec package serving it, the scalecloud extra that installs it,
-# how to give it credentials).
+# The object stores (scheme -> fsspec package, pip extra) are infra.storage's; here their
+# other spellings, and how to give each its credentials.
+ALIASES = {"s3a": "s3", "gcs": "gs", "abfss": "abfs", "az": "abfs"}
+CREDENTIALS = {
+    "s3": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (aws configure)",
+    "gs": "run gcloud auth application-default login, or set GOOGLE_APPLICATION_CREDENTIALS",
+    "abfs": "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY "
+    "(or AZURE_STORAGE_CONNECTION_STRING)",
+}
 SCHEMES: dict[str, tuple[str, str, str]] = {
-    "s3": ("s3fs", "aws", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE "
-           "(aws configure)"),
-    "s3a": ("s3fs", "aws", "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE "
-            "(aws configure)"),
-    "gs": ("gcsfs", "gcp", "run gcloud auth application-default login, or set "
-           "GOOGLE_APPLICATION_CREDENTIALS"),
-    "gcs": ("gcsfs", "gcp", "run gcloud auth application-default login, or set "
-            "GOOGLE_APPLICATION_CREDENTIALS"),
-    "abfs": ("adlfs", "azure", "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY "
-             "(or AZURE_STORAGE_CONNECTION_STRING)"),
-    "abfss": ("adlfs", "azure", "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY "
-              "(or AZURE_STORAGE_CONNECTION_STRING)"),
-    "az": ("adlfs", "azure", "set AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY "
-           "(or AZURE_STORAGE_CONNECTION_STRING)"),
-}  # fmt: skip
+    kind: (*STORES[ALIASES.get(kind, kind)][:2], CREDENTIALS[ALIASES.get(kind, kind)])
+    for kind in (*STORES, *ALIASES)
+}  # scheme -> (fsspec package, pip extra, how to give credentials)
 
 
 def is_url(location: str) -> bool:
