@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+from scalecloud.infra.aws_checks import check_vcpu_quota, live_leftovers
 from scalecloud.infra.eks_parts import autoscaler, eks_data_access, pod_identity_agent
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.cloudrules import EKS_UNSUPPORTED_ZONE_IDS
@@ -235,6 +236,7 @@ class AwsProvider(PulumiProvider):
                 "no AWS credentials found (environment, profile or SSO)",
                 "log in with: aws configure (or aws sso login --profile P and AWS_PROFILE=P)",
             )
+        check_vcpu_quota(spec, MACHINES, SCHEDULER_MACHINE_TYPE)
 
     def stack_env(self, spec: KubeSpec) -> dict[str, str]:
         return {"AWS_REGION": spec.region}
@@ -253,7 +255,8 @@ class AwsProvider(PulumiProvider):
             if reply is None:
                 return None
             found += [r["ResourceARN"] for r in reply.get("ResourceTagMappingList", [])]
-        return found
+        # The tagging API lists deleted resources for about an hour: ask each one's service.
+        return live_leftovers(found, spec.region)
 
 
 # List prices per hour in USD (see infra/kube/prices.py for what they are and are not);

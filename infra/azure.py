@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
 from scalecloud.infra.kube.gpu import device_plugin_release, gpu_node_labels
-from scalecloud.infra.kube.preflight import cli_json, has_env
+from scalecloud.infra.kube.preflight import cli_call, cli_json, has_env, one_line
 from scalecloud.infra.kube.spec import LABEL, SCHEDULER_POOL, WORKER_POOL, CloudCluster, KubeSpec
 from scalecloud.infra.registry import CLOUD_OPTIONS, STACK_DOWN_SUMMARY, ProviderDescriptor
 
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from scalecloud.infra.kube.access import DataAccess
 
 SYSTEM_VM_SIZE = "Standard_D2s_v5"
+AKS_NAMESPACE = "Microsoft.ContainerService"  # the resource provider AKS needs registered
 SYSTEM_ASSIGNED: Any = {"type": "SystemAssigned"}  # the cluster's managed identity
 # With --data: the OIDC issuer and the workload identity webhook of AKS.
 WORKLOAD_IDENTITY: dict[str, Any] = {
@@ -172,10 +173,43 @@ def program(spec: KubeSpec) -> None:
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
 
+def check_aks_provider_registered() -> None:
+    """AKS needs the Microsoft.ContainerService resource provider registered in the
+    subscription Pulumi uses (ARM_SUBSCRIPTION_ID, else the Azure CLI's)."""
+    command = ["az", "provider", "show", "--namespace", AKS_NAMESPACE,
+               "--query", "registrationState", "--output", "json"]  # fmt: skip
+    if os.environ.get("ARM_SUBSCRIPTION_ID"):
+        command += ["--subscription", os.environ["ARM_SUBSCRIPTION_ID"]]
+    state, why = cli_call(command, timeout=60)
+    if why is not None:
+        login = "az login" in why or "az account set" in why
+        raise ScalecloudError(
+            f"could not check that {AKS_NAMESPACE} is registered: {one_line(why)}",
+            "log in again: az login, then run up again" if login else
+            "nothing was created; fix the cause (network, permissions) and run up again, or "
+            f"check yourself: {' '.join(command)}",
+        )  # fmt: skip
+    if state == "Registering":
+        raise ScalecloudError(
+            f"{AKS_NAMESPACE} is still being registered in the subscription",
+            f"wait a few minutes, then run up again (watch it: {' '.join(command)})",
+        )
+    if state != "Registered":
+        raise ScalecloudError(
+            f"the resource provider {AKS_NAMESPACE} is {state or 'not registered'} in the "
+            "subscription (AKS needs it)",
+            f"register it: az provider register --namespace {AKS_NAMESPACE} (it takes a few "
+            "minutes), then run up again",
+        )
+
+
 class AzureProvider(PulumiProvider):
     """AKS through Pulumi; see :class:`~scalecloud.infra.pulumi_driver.PulumiProvider`."""
 
     name: ClassVar[str] = "azure"
+    # It checks the subscription's prerequisites and finds what down leaves behind.
+    tools = (("az", "install the Azure CLI: "
+                    "https://learn.microsoft.com/cli/azure/install-azure-cli"),)  # fmt: skip
 
     def check_credentials(self, spec: KubeSpec) -> None:
         azure_dir = Path(os.environ.get("AZURE_CONFIG_DIR") or Path.home() / ".azure")
@@ -191,6 +225,7 @@ class AzureProvider(PulumiProvider):
                 "no Azure credentials found (Azure CLI login or ARM_* environment)",
                 "log in with: az login, then az account set --subscription SUBSCRIPTION_ID",
             )
+        check_aks_provider_registered()
 
     def cloud_leftovers(self, spec: KubeSpec) -> list[str] | None:
         tagged = cli_json(

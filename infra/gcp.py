@@ -6,12 +6,9 @@ imported when it runs (``pip install "scalecloud[gcp]"``), never at import.
 
 from __future__ import annotations
 
-import os
-from contextlib import suppress
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.gcp_checks import check_gke_prerequisites, check_logins, gcp_project
 from scalecloud.infra.kube.driver import PulumiProvider
 from scalecloud.infra.kube.preflight import cli_json
 from scalecloud.infra.kube.spec import (
@@ -173,49 +170,22 @@ def program(spec: KubeSpec) -> None:
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
 
-def _gcloud_config_dir() -> Path:
-    return Path(os.environ.get("CLOUDSDK_CONFIG") or Path.home() / ".config" / "gcloud")
-
-
-def gcp_project() -> str | None:
-    """The project from the environment or gcloud's active configuration."""
-    for var in ("GOOGLE_PROJECT", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"):
-        if os.environ.get(var):
-            return os.environ[var]
-    config = _gcloud_config_dir() / "configurations" / "config_default"
-    with suppress(OSError):
-        for line in config.read_text().splitlines():
-            key, _, value = line.partition("=")
-            if key.strip() == "project" and value.strip():
-                return value.strip()
-    return None
-
-
 class GcpProvider(PulumiProvider):
     """GKE through Pulumi; see :class:`~scalecloud.infra.pulumi_driver.PulumiProvider`."""
 
     name: ClassVar[str] = "gcp"
     tools = (
+        ("gcloud", "install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install"),
         ("gke-gcloud-auth-plugin",
          "install it: gcloud components install gke-gcloud-auth-plugin "
          "(https://cloud.google.com/sdk/docs/install first if gcloud is missing)"),
     )  # fmt: skip
 
     def check_credentials(self, spec: KubeSpec) -> None:
-        adc = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or str(
-            _gcloud_config_dir() / "application_default_credentials.json"
-        )
-        if not (Path(adc).is_file() or os.environ.get("GOOGLE_OAUTH_ACCESS_TOKEN")):
-            raise ScalecloudError(
-                "no Google Cloud application-default credentials found",
-                "log in with: gcloud auth application-default login "
-                "(or set GOOGLE_APPLICATION_CREDENTIALS to a key file)",
-            )
-        if gcp_project() is None:
-            raise ScalecloudError(
-                "no Google Cloud project is set",
-                "set one with: gcloud config set project PROJECT_ID (or GOOGLE_PROJECT=...)",
-            )
+        """Both logins (gcloud's for the kubeconfig, ADC for Pulumi) and a project, then
+        the project's Kubernetes Engine API and default network."""
+        del spec  # Unused: the checks are the project's, whatever the cluster.
+        check_gke_prerequisites(check_logins())
 
     def stack_env(self, spec: KubeSpec) -> dict[str, str]:
         env = {"GOOGLE_REGION": spec.region, "GOOGLE_ZONE": spec.zone}

@@ -86,17 +86,38 @@ def has_env(*names: str) -> bool:
     return any(os.environ.get(n) for n in names)
 
 
-def cli_json(command: list[str], timeout: float = 120.0) -> Any | None:
-    """The parsed JSON a cloud CLI prints, or None when the tool is missing or fails."""
+def cli_call(command: list[str], timeout: float = 120.0) -> tuple[Any, str | None]:
+    """Run a cloud CLI that prints JSON: ``(answer, None)``, or ``(None, why)`` when the tool
+    is missing, fails (``why`` is its stderr, for telling "not found" from "no network"),
+    times out, or prints no JSON."""
     import json
 
     if shutil.which(command[0]) is None:
-        return None
+        return None, f"{command[0]} is not installed"
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-        return json.loads(proc.stdout) if proc.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
+    except subprocess.TimeoutExpired:
+        return None, f"{command[0]} gave no answer within {timeout:.0f} s"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return None, f"{command[0]} did not run: {exc}"
+    if proc.returncode != 0:
+        return None, proc.stderr.strip() or f"{command[0]} exited with code {proc.returncode}"
+    try:
+        return json.loads(proc.stdout), None
+    except ValueError:
+        return None, f"{command[0]} printed no JSON: {one_line(proc.stdout) or '(nothing)'}"
+
+
+def cli_json(command: list[str], timeout: float = 120.0) -> Any | None:
+    """The parsed JSON a cloud CLI prints, or None when the tool is missing or fails."""
+    answer, why = cli_call(command, timeout)
+    return None if why else answer
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """A CLI's (multi-line) error as one line for a ScalecloudError message."""
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def caller_cidr(timeout: float = 10.0) -> str:
