@@ -105,16 +105,19 @@ def check_vcpu_quota(spec: KubeSpec, machines: Mapping[str, Any], scheduler_mach
         name, total, parts = need.get(quota[1], (quota[0], 0, []))
         need[quota[1]] = (name, total + count * vcpus, [*parts, f"{why} {count} × {machine} "
                                                          f"({vcpus} vCPUs)"])  # fmt: skip
+    worker_quota = vcpu_quota(spec.machine_type, spec.spot)
     for code, (name, total, parts) in need.items():
         value = quota_value(code, spec.region)
         if total <= value:
             continue
-        vcpus = instance_vcpus(spec.machine_type, spec.region, machines)
-        fits = int((value - (total - spec.max_nodes * vcpus)) // vcpus)
-        fewer = f", or lower --max-nodes to {fits}" if 1 <= fits < spec.max_nodes else ""
+        fewer = ""
+        if worker_quota is not None and worker_quota[1] == code:
+            vcpus = instance_vcpus(spec.machine_type, spec.region, machines)
+            fits = int((value - (total - spec.max_nodes * vcpus)) // vcpus)
+            fewer = f", or lower --max-nodes to {fits}" if 1 <= fits < spec.max_nodes else ""
         raise ScalecloudError(
-            f"the EC2 quota {name!r} ({code}) in {spec.region} is {value:g} vCPUs, and "
-            f"{' + '.join(parts)} need {total}",
+            f"the EC2 quota {name!r} ({code}) in {spec.region} is {value:g} vCPUs; up needs "
+            f"{total}: {' + '.join(parts)}",
             f"ask for more: aws service-quotas request-service-quota-increase --service-code ec2 "
             f"--quota-code {code} --desired-value {total} --region {spec.region} (or https://"
             f"console.aws.amazon.com/servicequotas/home/services/ec2/quotas/{code}){fewer}",

@@ -360,13 +360,17 @@ def test_cloud_leftover_queries_read_each_clouds_cli(tmp_path, monkeypatch):
         tmp_path,
         "aws",
         """case "$*" in
-  *"Key=scalecloud-cluster,Values=t1"*) echo '{"ResourceTagMappingList": [{"ResourceARN": "arn:vpc"}]}';;
-  *"Key=kubernetes.io/cluster/scalecloud-t1,Values=owned"*) echo '{"ResourceTagMappingList": [{"ResourceARN": "arn:elb"}]}';;
+  *"Key=scalecloud-cluster,Values=t1"*) echo '{"ResourceTagMappingList": [{"ResourceARN": "arn:aws:ec2:us-east-1:1:vpc/vpc-1"}]}';;
+  *"Key=kubernetes.io/cluster/scalecloud-t1,Values=owned"*) echo '{"ResourceTagMappingList": [{"ResourceARN": "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/a1"}]}';;
+  "ec2 describe-vpcs --vpc-ids vpc-1 --region us-east-1 --output json") echo '{"Vpcs": [{"VpcId": "vpc-1"}]}';;
+  "elb describe-load-balancers --load-balancer-names a1 --region us-east-1 --output json") echo '{"LoadBalancerDescriptions": [{}]}';;
   *) exit 3;;
 esac
 """,
     )
-    assert AwsProvider(store).cloud_leftovers(aws_spec) == ["arn:vpc", "arn:elb"]
+    assert AwsProvider(store).cloud_leftovers(aws_spec) == [
+        "arn:aws:ec2:us-east-1:1:vpc/vpc-1", "arn:aws:elasticloadbalancing:us-east-1:1:loadbalancer/a1"
+    ]  # fmt: skip
     script(
         tmp_path,
         "gcloud",
@@ -478,11 +482,13 @@ def test_an_old_pulumi_cli_is_refused(bare):
 @pytest.mark.parametrize(
     ("provider", "tools", "fragments"),
     [
-        ("gcp", ["gke-gcloud-auth-plugin"], ["application-default credentials", "gcloud auth application-default login"]),
-        ("gcp", [], ["gke-gcloud-auth-plugin is not installed", "gcloud components install"]),
+        ("gcp", ["gcloud", "gke-gcloud-auth-plugin"], ["application-default credentials", "gcloud auth application-default login"]),
+        ("gcp", ["gcloud"], ["gke-gcloud-auth-plugin is not installed", "gcloud components install"]),
+        ("gcp", ["gke-gcloud-auth-plugin"], ["gcloud is not installed", "cloud.google.com/sdk"]),
         ("aws", ["aws"], ["no AWS credentials", "aws configure"]),
         ("aws", [], ["aws is not installed", "AWS CLI"]),
-        ("azure", [], ["no Azure credentials", "az login"]),
+        ("azure", ["az"], ["no Azure credentials", "az login"]),
+        ("azure", [], ["az is not installed", "install-azure-cli"]),
         ("minikube", [], ["minikube is not installed", "minikube.sigs.k8s.io"]),
     ],
 )  # fmt: skip
@@ -491,7 +497,7 @@ def test_missing_tools_and_credentials_are_refused_before_any_state(
 ):
     fake_tool(bare.bin_dir, "pulumi", "v3.200.0")
     for tool in tools:
-        fake_tool(bare.bin_dir, tool)
+        fake_tool(bare.bin_dir, tool, "[]")  # gcloud auth list: no account
     assert_refused(bare, bare("up", "--provider", provider), *fragments)
 
 
