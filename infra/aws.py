@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -56,7 +57,7 @@ def assume_role_policy(service: str) -> str:
     )
 
 
-def eks_zones(names: list[str], zone_ids: list[str]) -> list[str]:
+def eks_zones(names: Sequence[str], zone_ids: Sequence[str]) -> list[str]:
     """Two of the region's available zones (the zone query's answer), leaving out those
     whose zone ID EKS refuses. Zone names map to different IDs in each account, so they
     are never hard-coded."""
