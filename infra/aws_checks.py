@@ -127,7 +127,7 @@ def check_vcpu_quota(spec: KubeSpec, machines: Mapping[str, Any], scheduler_mach
 # -- what is really left after down -----------------------------------------------------
 
 # How to look a resource up: its ARN's (service, type) → the CLI arguments for its id
-# (and ARN), the list in the answer, and the states that mean gone for good.
+# (and ARN), and the states of what the answer lists (none listed: gone).
 _States = Callable[[Any], list[str]]
 _LOOKUPS: dict[tuple[str, str], tuple[Callable[[str, str], list[str]], _States]] = {
     ("ec2", "instance"): (
