@@ -245,9 +245,13 @@ def test_aws_down_reports_only_resources_that_are_still_there(aws_cloud, tmp_pat
     a type scalecloud cannot look up stay leftovers too, marked unverified."""
     cli = FakePulumi()
     provider = AwsProvider(StateStore(tmp_path / "home"), pulumi_command=cli)
-    provider.check_credentials = lambda spec: None
     provider._delete_dask_first = lambda name, kspec, on_event: None
-    provider.up(ClusterSpec(provider="aws", name="a1"), lambda e: None)
+    # A cluster that up made: its stack (through the stand-in CLI) and its record.
+    spec = ClusterSpec(provider="aws", name="a1")
+    kspec = kube_spec(spec)
+    provider.stacks.stack(kspec, provider.stack_env(kspec)).up(color="never")
+    provider.store.put("a1", {"name": "a1", "provider": "aws", "state": "running", "created": 0.0,
+                              "spec": spec.to_dict(), "kube": kspec.to_dict()})  # fmt: skip
     (aws_cloud / "i-1").write_text("terminated")
     (aws_cloud / "i-2").write_text("shutting-down")
     (aws_cloud / "vol-1").write_text("in-use")
