@@ -265,6 +265,9 @@ def _run_script(
         SCALECLOUD_CLUSTER=cluster.name,
         SCALECLOUD_SEED=str(run.seed),
     )
+    if run.ship:  # what the workers import, the script imports too
+        shipped = [str(path.parent) for path in run.ship]
+        env["PYTHONPATH"] = os.pathsep.join([*shipped, *filter(None, [env.get("PYTHONPATH")])])
     with _connect(cluster, on_event) as client:
         check_versions(client, on_event, recorder, strict)
         copy = shipping.needs_shipping(cluster.same_environment)

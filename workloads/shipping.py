@@ -22,6 +22,7 @@ the same plugin puts the folders themselves on the workers' ``sys.path``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -30,7 +31,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from distributed.diagnostics.plugin import WorkerPlugin
+from distributed.diagnostics.plugin import SchedulerPlugin, WorkerPlugin
 
 PLUGIN_NAME = "scalecloud-code"
 PACKAGES = ("scalecloud.infra", "scalecloud.workloads")
@@ -90,7 +91,9 @@ def ship_code(client: Any) -> str:
     # The plugin itself must travel by value: the workers cannot import this module yet.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     filename, data = code_zip()
-    client.register_plugin(ShipCode(filename, data, os.getpid()), name=PLUGIN_NAME)
+    plugin = ShipCode(filename, data, os.getpid())
+    _register(client, CodeOnScheduler(plugin), PLUGIN_NAME)
+    client.register_plugin(plugin, name=PLUGIN_NAME)
     return filename
 
 
@@ -171,53 +174,82 @@ def user_code(script: Path, ship: tuple[Path, ...] = ()) -> tuple[str, bytes]:
     return found
 
 
-class ShipUserCode(WorkerPlugin):
-    """Puts a script's modules first on a worker's ``sys.path``: the zip ``data``
-    unpacked into the worker's local directory, or with no data (a worker on this
-    machine) the folders ``paths`` themselves. Replaced by the next run's, which forgets
-    the modules imported from this one's files."""
-
-    name = USER_PLUGIN_NAME
+class _UserCode:
+    """A script's modules for one process: the zip ``data`` unpacked into ``base``, or
+    with no data (a process on this machine) the folders ``paths`` themselves, first on
+    ``sys.path``; what the previous run put there is taken off, and the modules imported
+    from it forgotten (so that an edited module is imported afresh)."""
 
     def __init__(
-        self, name: str, data: bytes | None, paths: list[str], client_pid: int | None = None
+        self, folder: str, data: bytes | None, paths: list[str], client_pid: int | None = None
     ) -> None:
-        self.folder = name
+        self.folder = folder
         self.data = data
         self.paths = paths
         self.client_pid = client_pid
-        self.added: list[str] = []
 
-    def setup(self, worker: Any) -> None:
+    def install(self, base: str) -> None:
         import importlib
 
         if os.getpid() == self.client_pid:
             return  # a worker in the client's own process imports what the client does
         added = list(self.paths)
         if self.data is not None:
-            target = os.path.join(worker.local_directory, self.folder)
+            target = os.path.join(base, self.folder)
             if not os.path.isdir(target):
                 partial = f"{target}.{os.getpid()}.part"
                 with zipfile.ZipFile(io.BytesIO(self.data)) as archive:
                     archive.extractall(partial)
                 os.replace(partial, target)
             added = [target]
-        for path in reversed(added):
-            if path in sys.path:
-                sys.path.remove(path)
-            sys.path.insert(0, path)
-        self.added = added
-        importlib.invalidate_caches()
-
-    def teardown(self, worker: Any) -> None:
-        del worker  # Unused.
-        for path in self.added:
+        for path in getattr(sys, "_scalecloud_user_paths", []):
             while path in sys.path:
                 sys.path.remove(path)
             for name, module in list(sys.modules.items()):
                 if _imported_from(name, getattr(module, "__file__", None), path):
                     del sys.modules[name]
-        self.added = []
+        for path in reversed(added):
+            sys.path.insert(0, path)
+        sys._scalecloud_user_paths = added  # type: ignore[attr-defined]
+        importlib.invalidate_caches()
+
+
+class ShipUserCode(_UserCode, WorkerPlugin):
+    """A script's modules on a worker (replayed to every worker that joins)."""
+
+    name = USER_PLUGIN_NAME
+
+    def setup(self, worker: Any) -> None:
+        self.install(worker.local_directory)
+
+
+class UserCodeOnScheduler(_UserCode, SchedulerPlugin):
+    """A script's modules on the scheduler, which unpickles the task graphs."""
+
+    name = USER_PLUGIN_NAME
+
+    def start(self, scheduler: Any) -> None:
+        self.install(scheduler.local_directory)
+
+
+class CodeOnScheduler(SchedulerPlugin):
+    """The client's scalecloud code on a scheduler that has none (the official image):
+    it unpickles the task graphs, which name the workloads' functions and classes."""
+
+    name = PLUGIN_NAME
+
+    def __init__(self, ship: ShipCode) -> None:
+        self.ship = ship
+
+    def start(self, scheduler: Any) -> None:
+        import importlib.util
+
+        try:
+            if importlib.util.find_spec("scalecloud.workloads") is not None:
+                return  # a scheduler in this environment (local) has the client's code
+        except ModuleNotFoundError:
+            pass
+        self.ship.setup(scheduler)
 
 
 def _imported_from(module: str, file: str | None, folder: str) -> bool:
@@ -241,11 +273,20 @@ def ship_user_code(client: Any, script: Path, ship: tuple[Path, ...], copy: bool
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     if copy:
         name, data = user_code(script, ship)
-        plugin = ShipUserCode(name, data, [], os.getpid())
-        shown = f"{len(data) / 2**10:.0f} KiB"
+        args: tuple[str, bytes | None, list[str]] = (name, data, [])
+        shown = f"{len(data) / 2**10:.0f} KiB zipped, sent"
     else:
         paths = [str(script.parent), *(str(path.parent) for path in ship)]
-        plugin = ShipUserCode(USER_PLUGIN_NAME, None, list(dict.fromkeys(paths)), os.getpid())
+        args = (USER_PLUGIN_NAME, None, list(dict.fromkeys(paths)))
         shown = "on this machine"
-    client.register_plugin(plugin, name=USER_PLUGIN_NAME)
+    _register(client, UserCodeOnScheduler(*args, os.getpid()), USER_PLUGIN_NAME)
+    client.register_plugin(ShipUserCode(*args, os.getpid()), name=USER_PLUGIN_NAME)
     return shown
+
+
+def _register(client: Any, plugin: Any, name: str) -> None:
+    """Register a scheduler plugin, replacing the one of that name (without the
+    scheduler's warning about overwriting it)."""
+    with contextlib.suppress(Exception):  # none of that name yet
+        client.unregister_scheduler_plugin(name)
+    client.register_plugin(plugin, name=name)
