@@ -178,9 +178,13 @@ def _cache_dir() -> Path:
     candidates = []
     if os.environ.get("SCALECLOUD_KERNEL_CACHE"):
         candidates.append(Path(os.environ["SCALECLOUD_KERNEL_CACHE"]))
-    from platformdirs import user_cache_path
+    try:
+        from platformdirs import user_cache_path
 
-    candidates.append(user_cache_path("scalecloud") / "kernels")
+        candidates.append(user_cache_path("scalecloud") / "kernels")
+    except ImportError:  # a worker image has the workloads' packages, not the client's
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        candidates.append(Path(cache) / "scalecloud" / "kernels")
     user = getattr(os, "getuid", lambda: "user")()  # no getuid on Windows
     candidates.append(Path(tempfile.gettempdir()) / f"scalecloud-kernels-{user}")
     for folder in candidates:
