@@ -258,8 +258,8 @@ def test_the_declared_pods_run_kmeans_and_a_users_script(image_env, tmp_path, mo
         (project / "job.py").write_text(SCRIPT)
         capfd.readouterr()
         script = execute(prepare(str(project / "job.py"), seed=0), info, events.append)
-        out = capfd.readouterr().out
-        assert script.status == "succeeded", out
+        out, err = capfd.readouterr()
+        assert script.status == "succeeded", err[-2000:]
         assert "SQUARES [0, 1, 4, 9, 16]" in out
         assert healthy(dashboard, scheduler["livenessProbe"])  # still alive at the end
         print(f"scheduler answered /health after {ready_after:.1f} s")

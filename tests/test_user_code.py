@@ -112,6 +112,9 @@ def test_a_scripts_modules_reach_workers_that_do_not_share_its_folder(cli, tmp_p
     assert "RESULT [0, 2, 4, 6, 15]" in out and "NEW 42" in out
     record = json.loads(out[out.index("{") :])
     assert record["params"]["ship"] == [ship]
+    # A rerun ships the same paths (the package is not beside the script).
+    again = cli("runs", "rerun", record["run_id"], "--name", "far", check=True)
+    assert "RESULT [0, 2, 4, 6, 15]" in again.out
 
 
 def test_gitignore_rules_and_what_is_always_left_out(tmp_path):
