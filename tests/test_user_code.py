@@ -115,6 +115,12 @@ def test_a_scripts_modules_reach_workers_that_do_not_share_its_folder(cli, tmp_p
     # A rerun ships the same paths (the package is not beside the script).
     again = cli("runs", "rerun", record["run_id"], "--name", "far", check=True)
     assert "RESULT [0, 2, 4, 6, 15]" in again.out
+    # Without shipping forced on (a local cluster as it is): the folders themselves go on
+    # the workers' sys.path, nothing copied, and an edited module is imported afresh.
+    del cli.env["SCALECLOUD_SHIP_CODE"]
+    (project / "helpers.py").write_text("def double(x):\n    return 20 * x\n")
+    local = cli("submit", str(project / "job.py"), "--name", "far", "--ship", ship, check=True)
+    assert "RESULT [0, 20, 40, 60, 15]" in local.out and "on this machine" in local.out + local.err
 
 
 def test_gitignore_rules_and_what_is_always_left_out(tmp_path):
