@@ -228,7 +228,7 @@ class UserCodeOnScheduler(_UserCode, SchedulerPlugin):
 
     name = USER_PLUGIN_NAME
 
-    def start(self, scheduler: Any) -> None:
+    async def start(self, scheduler: Any) -> None:
         self.install(scheduler.local_directory)
 
 
@@ -241,7 +241,7 @@ class CodeOnScheduler(SchedulerPlugin):
     def __init__(self, ship: ShipCode) -> None:
         self.ship = ship
 
-    def start(self, scheduler: Any) -> None:
+    async def start(self, scheduler: Any) -> None:
         import importlib.util
 
         try:
