@@ -147,6 +147,8 @@ def fake(tmp_path, monkeypatch):
         fake.readiness.pop(0) if len(fake.readiness) > 1 else fake.readiness[0]
     )
     provider._reach = lambda info: fake.reached.append(info.name) or True
+    fake.images = []  # the registry: every image exists
+    provider._image_exists = lambda image: fake.images.append(image) or True
     provider._logs = lambda name, kspec, problem: ["pip: No matching distribution", "exit 1"]
     provider._delete_dask_first = lambda name, kspec, on_event: fake.calls.append(["delete-dask"])
     fake.cloud_left = []
@@ -570,6 +572,7 @@ esac
     provider._delete_dask_first = lambda name, kspec, on_event: None
     provider._readiness = lambda name, kspec: Readiness(True, 1, 1)
     provider._reach = lambda info: True
+    provider._image_exists = lambda image: True
     provider.cloud_leftovers = lambda kspec: []
     provider.up(ClusterSpec(provider="minikube", name="m1", workers=1), lambda e: None)
     assert provider.store.get("m1")["prepared"] == {"started_minikube": True}

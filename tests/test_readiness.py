@@ -114,6 +114,9 @@ def test_up_waits_for_dask_and_says_what_installing_at_start_cost(fake):  # noqa
     finally:
         module.POLL_S = module_poll
     assert info.state == "running" and cli_fake.reached == ["t1"]
+    from scalecloud.infra.image import official_image
+
+    assert cli_fake.images == [official_image()]  # its tag was checked before anything
     said = [e.message for e in events]
     assert any("waiting for Dask: scheduler not ready" in m for m in said)
     assert any(m.startswith("Dask is ready after") for m in said)

@@ -80,6 +80,33 @@ class PulumiProvider(KubeReach):
                 )
         self.check_credentials(spec)
 
+    def _check_image(self, spec: KubeSpec, on_event: EventFn) -> None:
+        """Before anything exists: the image's tag must be in its registry."""
+        from scalecloud.infra.image import official_image
+
+        image = spec.image or official_image()
+        found = self._image_exists(image)
+        if found is None:
+            on_event(Event("warning", f"could not check that {image} exists (a private "
+                                      "registry, or no network); pods fail if it does not"))  # fmt: skip
+        elif not found:
+            why = (
+                "the official Dask images appear only once conda-forge has the release, "
+                "and only for the Pythons they are built for; "
+                if not spec.image
+                else ""
+            )
+            raise ScalecloudError(
+                f"the image {image} does not exist in its registry",
+                f"{why}build and push one: scalecloud image --push REGISTRY/NAME, then "
+                "up --image REGISTRY/NAME:TAG",
+            )
+
+    def _image_exists(self, image: str) -> bool | None:
+        from scalecloud.infra.kube.imagecheck import image_exists
+
+        return image_exists(image)
+
     def up(self, spec: ClusterSpec, on_event: EventFn) -> ClusterInfo:
         existing = self.status(spec.name)
         if existing is not None and existing.state == ClusterState.RUNNING:
@@ -94,6 +121,7 @@ class PulumiProvider(KubeReach):
             )
         kspec = kube_spec(spec)
         self.preflight(kspec)
+        self._check_image(kspec, on_event)
         prepared = self.prepare(kspec, on_event)
         if existing is not None:
             # Half made, unreachable, or its DaskCluster removed by the idle timeout:
