@@ -1,0 +1,160 @@
+"""The KMeans workload's blocks of blob rows, generated in one pass at about the cost of
+their random draws: exactly the rows of scikit-learn's ``make_blobs``.
+
+``make_blobs(n_samples=rows, centers=centers, random_state=seed)`` (unit ``cluster_std``,
+``shuffle=True``), as the installed scikit-learn writes it, does this with
+``generator = RandomState(seed)``:
+
+- it gives the first ``rows % k`` centers ``rows // k + 1`` rows and the others
+  ``rows // k``, and fills its rows center by center with ``generator.normal(loc=center,
+  scale=1.0, size=(n, d))``; the legacy normal is ``loc + scale * gauss`` with gauss drawn
+  in row-major order, and ``scale * gauss`` is ``gauss`` exactly, so the rows before
+  shuffling are ``generator.standard_normal((rows, d))`` plus each row's center;
+- it shuffles them with ``sklearn.utils.shuffle`` (``resample`` without replacement):
+  ``indices = arange(rows)``, ``generator.shuffle(indices)``, the rows taken in that order;
+  that is ``generator.permutation(rows)``.
+
+So a block is its draws and its permutation, both from NumPy's generator, and one pass
+(:func:`fill`, a numba kernel) that writes each row where it belongs (its draws plus its
+center): into the float64 rows, the fused Lloyd kernel's float32 feature-major copy and
+row norms (``lloyd.prepare``'s), and the block's statistics (mean, m2, sum of squares).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+VERSION = 1
+
+# (xt, norms, offset, start, stop): rows start..stop of the block go to columns
+# offset + start..offset + stop of a float32 feature-major copy ``xt`` and of ``norms``.
+Piece = tuple[Any, Any, int, int, int]
+
+_kernel: Any = None
+_lock = threading.Lock()
+
+
+def counts(rows: int, n_centers: int) -> list[int]:
+    """Rows per center: as make_blobs gives them (the first ``rows % k`` have one more)."""
+    return [rows // n_centers + (1 if i < rows % n_centers else 0) for i in range(n_centers)]
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(rows: int, n_centers: int) -> Any:
+    """Each row's center before shuffling (a read-only array: it is shared)."""
+    import numpy as np
+
+    labels = np.repeat(np.arange(n_centers, dtype=np.intp), counts(rows, n_centers))
+    labels.flags.writeable = False
+    return labels
+
+
+def draw(rows: int, n_features: int, random_state: int) -> tuple[Any, Any]:
+    """The block's random numbers: its standard normal draws and its row permutation."""
+    import numpy as np
+
+    generator = np.random.RandomState(random_state)
+    return generator.standard_normal((rows, n_features)), generator.permutation(rows)
+
+
+def reference(rows: int, centers: Any, random_state: int) -> Any:
+    """The block in plain NumPy (two passes more than :func:`fill`): the definition."""
+    import numpy as np
+
+    centers = np.asarray(centers, dtype=np.float64)
+    draws, order = draw(rows, centers.shape[1], random_state)
+    return (draws + centers[_layout(rows, len(centers))])[order]
+
+
+def fill(
+    rows: int, centers: Any, random_state: int, x: Any, pieces: Sequence[Piece] = ()
+) -> tuple[Any, Any, float]:
+    """Write the block into ``x`` (``rows`` × d float64, C order) and, where ``pieces``
+    say, its float32 feature-major copy and row norms (``pieces`` cover every row or none).
+    Returns the block's mean, m2 (per feature, squared deviations from the mean, summed)
+    and sum of squares: all from the one pass that writes the rows."""
+    import numpy as np
+
+    centers = np.asarray(centers, dtype=np.float64)
+    d = centers.shape[1]
+    draws, order = draw(rows, d, random_state)
+    labels = _layout(rows, len(centers))
+    # The sums are taken about the mean of the centers the rows are drawn around: close
+    # to the block's mean, so the one-pass m2 loses nothing to cancellation.
+    shift = np.asarray(counts(rows, len(centers)), dtype=np.float64) @ centers / rows
+    s1, s2 = np.zeros(d), np.zeros(d)
+    run = kernel()
+    if run is None:  # no numba: NumPy, more passes, the same rows
+        x[...] = (draws + centers[labels])[order]
+        for xt, norms, offset, start, stop in pieces:
+            xt[:, offset + start : offset + stop] = x[start:stop].T
+            norms[offset + start : offset + stop] = np.sqrt(
+                np.einsum("ij,ij->i", x[start:stop], x[start:stop])
+            ) * (1 + 1e-6)
+        dev = x - shift
+        s1[:], s2[:] = dev.sum(0), np.einsum("ij,ij->j", dev, dev)
+        xx = float(np.einsum("ij,ij->", x, x))
+    elif not pieces:
+        spare = np.empty((d, 0), np.float32), np.empty(0, np.float32)
+        xx = run(draws, order, labels, centers, shift, 0, rows, x, *spare, 0, False, s1, s2)
+    else:
+        xx = 0.0
+        for xt, norms, offset, start, stop in pieces:
+            xx += run(
+                draws, order, labels, centers, shift, start, stop, x, xt, norms, offset,
+                True, s1, s2,
+            )  # fmt: skip
+    mean = shift + s1 / rows
+    return mean, np.maximum(s2 - s1 * s1 / rows, 0.0), float(xx)
+
+
+def kernel() -> Any:
+    """The compiled pass (compiled once, then loaded from numba's disk cache), or None
+    without numba."""
+    global _kernel
+    with _lock:
+        if _kernel is None:
+            try:
+                import numba  # noqa: F401
+            except ImportError:
+                _kernel = False
+            else:
+                from scalecloud.workloads.kmeans.lloyd import load_source
+
+                _kernel = load_source(f"scalecloud_blobs_v{VERSION}", _SOURCE, "fill")
+        return _kernel or None
+
+
+_SOURCE = '''"""Generated by scalecloud.workloads.kmeans.blobs: one pass writing blob rows."""
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+def fill(draws, order, labels, centers, shift, start, stop, x, xt, norms, offset, copy, s1, s2):
+    d = draws.shape[1]
+    xx = 0.0
+    for i in range(start, stop):
+        j = order[i]
+        center = centers[labels[j]]
+        drawn = draws[j]
+        row = x[i]
+        acc = 0.0
+        for f in range(d):
+            v = center[f] + drawn[f]  # make_blobs: loc + 1.0 * gauss, exactly
+            row[f] = v
+            acc += v * v
+            t = v - shift[f]
+            s1[f] += t
+            s2[f] += t * t
+        if copy:
+            col = offset + i
+            for f in range(d):
+                xt[f, col] = np.float32(row[f])
+            norms[col] = np.float32(np.sqrt(acc) * (1 + 1e-6))
+        xx += acc
+    return xx
+'''
