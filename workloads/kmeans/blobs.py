@@ -27,7 +27,9 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-VERSION = 1
+VERSION = 3
+# Rows per tile: written row by row, then read back feature by feature from cache.
+TILE = 128
 
 # (xt, norms, offset, start, stop): rows start..stop of the block go to columns
 # offset + start..offset + stop of a float32 feature-major copy ``xt`` and of ``norms``.
@@ -137,24 +139,41 @@ from numba import njit
 def fill(draws, order, labels, centers, shift, start, stop, x, xt, norms, offset, copy, s1, s2):
     d = draws.shape[1]
     xx = 0.0
-    for i in range(start, stop):
-        j = order[i]
-        center = centers[labels[j]]
-        drawn = draws[j]
-        row = x[i]
-        acc = 0.0
-        for f in range(d):
-            v = center[f] + drawn[f]  # make_blobs: loc + 1.0 * gauss, exactly
-            row[f] = v
-            acc += v * v
-            t = v - shift[f]
-            s1[f] += t
-            s2[f] += t * t
-        if copy:
-            col = offset + i
+    squares = np.empty({TILE})
+    for t0 in range(start, stop, {TILE}):
+        m = min({TILE}, stop - t0)
+        # The rows of a tile, in place (the gather alone: its loads overlap freely).
+        for i in range(t0, t0 + m):
+            j = order[i]
+            center = centers[labels[j]]
+            drawn = draws[j]
+            row = x[i]
             for f in range(d):
-                xt[f, col] = np.float32(row[f])
-            norms[col] = np.float32(np.sqrt(acc) * (1 + 1e-6))
-        xx += acc
+                row[f] = center[f] + drawn[f]  # make_blobs: loc + 1.0 * gauss, exactly
+        # From the tile, in cache: the statistics, across features.
+        for i in range(t0, t0 + m):
+            row = x[i]
+            for f in range(d):
+                t = row[f] - shift[f]
+                s1[f] += t
+                s2[f] += t * t
+        # Then, from the tile while it is in cache, the squared norms (summed in feature
+        # order, as a row's dot product) and the float32 feature-major copy: across rows.
+        squares[:m] = 0.0
+        for f in range(d):
+            if copy:
+                out = xt[f]
+                for r in range(m):
+                    v = x[t0 + r, f]
+                    squares[r] += v * v
+                    out[offset + t0 + r] = np.float32(v)
+            else:
+                for r in range(m):
+                    v = x[t0 + r, f]
+                    squares[r] += v * v
+        for r in range(m):
+            xx += squares[r]
+            if copy:
+                norms[offset + t0 + r] = np.float32(np.sqrt(squares[r]) * (1 + 1e-6))
     return xx
-'''
+'''.replace("{TILE}", str(TILE))
