@@ -35,8 +35,12 @@ TILE = 128
 # offset + start..offset + stop of a float32 feature-major copy ``xt`` and of ``norms``.
 Piece = tuple[Any, Any, int, int, int]
 
+# Normals drawn per call: 64 KiB, below glibc's mmap threshold (see ``_draw_into``).
+PIECE = 8192
+
 _kernel: Any = None
 _lock = threading.Lock()
+_local = threading.local()
 
 
 def counts(rows: int, n_centers: int) -> list[int]:
@@ -71,6 +75,31 @@ def reference(rows: int, centers: Any, random_state: int) -> Any:
     return (draws + centers[_layout(rows, len(centers))])[order]
 
 
+def _draw_into(rows: int, n_features: int, random_state: int) -> tuple[Any, Any]:
+    """:func:`draw`'s numbers in this thread's buffers, valid until its next call.
+
+    The same stream: the legacy generator draws normals in pairs and keeps the spare in
+    its state, so draws taken in pieces are the draws taken at once; and ``permutation``
+    is ``shuffle`` of ``arange``. Pieces of :data:`PIECE` numbers are small enough for the
+    allocator to reuse their memory: a block's 3.2 MB drawn at once is mapped afresh, and
+    faulted in page by page, in every call on a Dask worker (its ``MALLOC_TRIM_THRESHOLD_``
+    fixes glibc's mmap threshold at 128 KiB).
+    """
+    import numpy as np
+
+    size = rows * n_features
+    buffers = getattr(_local, "buffers", None)
+    if buffers is None or len(buffers[0]) < size or len(buffers[1]) != rows:
+        buffers = _local.buffers = np.empty(size), np.empty(rows, np.intp), np.arange(rows)
+    flat, order, identity = buffers
+    generator = np.random.RandomState(random_state)
+    for start in range(0, size, PIECE):
+        flat[start : min(start + PIECE, size)] = generator.standard_normal(min(PIECE, size - start))
+    order[:] = identity
+    generator.shuffle(order)
+    return flat[:size].reshape(rows, n_features), order
+
+
 def fill(
     rows: int, centers: Any, random_state: int, x: Any, pieces: Sequence[Piece] = ()
 ) -> tuple[Any, Any, float]:
@@ -82,7 +111,7 @@ def fill(
 
     centers = np.asarray(centers, dtype=np.float64)
     d = centers.shape[1]
-    draws, order = draw(rows, d, random_state)
+    draws, order = _draw_into(rows, d, random_state)
     labels = _layout(rows, len(centers))
     # The sums are taken about the mean of the centers the rows are drawn around: close
     # to the block's mean, so the one-pass m2 loses nothing to cancellation.
