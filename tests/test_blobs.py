@@ -148,3 +148,13 @@ def test_any_callable_still_makes_a_partition():
     for a, b, (xt, norms) in part.segments:
         want_xt, want_norms = lloydkernel.prepare(x[a:b])
         assert np.array_equal(xt, want_xt) and np.array_equal(norms, want_norms)
+
+
+def test_draws_taken_in_odd_pieces_are_the_same_stream(path, monkeypatch):
+    """The legacy generator keeps the spare of each pair of normals in its state."""
+    monkeypatch.setattr(blobs, "PIECE", 7)
+    centers = centers_for(5, 3, 7)
+    x = np.empty((997, 3))
+    blobs.fill(997, centers, 7, x)
+    expected = make_blobs(n_samples=997, centers=centers, random_state=7)[0]
+    assert np.array_equal(bits(x), bits(expected))
