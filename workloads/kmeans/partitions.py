@@ -79,23 +79,32 @@ class Partition:
         partition's arrays, its rows, float32 copy and norms and statistics in one pass;
         blocks in parallel threads when the worker has several."""
         import numpy as np
+        import scalecloud.workloads.kmeans.blobs as blobs
         import scalecloud.workloads.kmeans.lloyd as lloydkernel
 
         maker: Any = self.make
         fill, rows, d = maker.fill, maker.rows, maker.n_features
         n = rows * len(self.block_ids)
         if keep:
-            self.x = _allocate((n, d), np.float64)
+            self.x = blobs.allocate((n, d), np.float64)
             if lloydkernel.available(d):
                 self.segments = [
-                    (a, b, (_allocate((d, b - a), np.float32), _allocate(b - a, np.float32)))
+                    (
+                        a,
+                        b,
+                        (blobs.allocate((d, b - a), np.float32), blobs.allocate(b - a, np.float32)),
+                    )
                     for a, b in _segment_bounds(n)
                 ]
+
+        scratch = threading.local()  # without keep: one block's rows per thread, reused
 
         def one(position: int) -> tuple[int, Any, Any, float]:
             first = position * rows
             if not keep:
-                return (rows, *fill(self.block_ids[position], np.empty((rows, d))))
+                if getattr(scratch, "x", None) is None:
+                    scratch.x = np.empty((rows, d))
+                return (rows, *fill(self.block_ids[position], scratch.x))
             pieces = [
                 (xt, norms, first - a, max(a, first) - first, min(b, first + rows) - first)
                 for a, b, (xt, norms) in self.segments or []
@@ -126,7 +135,8 @@ class Partition:
             yield self.x
 
     def pieces(self) -> Iterator[tuple[int, int, Any, Any]]:
-        """(start, stop, prepared, rows) for the fused kernel (see ``lloydkernel.prepare``)."""
+        """(start, stop, prepared, rows) for the fused kernel (see ``lloydkernel.prepare``);
+        when regenerated, block by block, each valid until the next is asked for."""
 
         if self.segments is not None:
             for start, stop, prepared in self.segments:
@@ -139,7 +149,8 @@ class Partition:
 
     def _prepared_blocks(self) -> Iterator[tuple[Any, Any]]:
         """Each block regenerated, with what the fused kernel reads besides its rows (one
-        pass for a ``make`` with ``fill``)."""
+        pass for a ``make`` with ``fill``, into the same arrays for every block: each is
+        valid until the next is asked for)."""
         import numpy as np
         import scalecloud.workloads.kmeans.lloyd as lloydkernel
 
@@ -149,9 +160,9 @@ class Partition:
             return
         maker: Any = self.make
         rows, d = maker.rows, maker.n_features
+        x = np.empty((rows, d))
+        prepared = np.empty((d, rows), np.float32), np.empty(rows, np.float32)
         for block_id in self.block_ids:
-            x = np.empty((rows, d))
-            prepared = np.empty((d, rows), np.float32), np.empty(rows, np.float32)
             maker.fill(block_id, x, [(*prepared, 0, 0, rows)])
             yield x, prepared
 
@@ -167,23 +178,6 @@ def _fills(make: Any) -> bool:
     """Whether ``make`` also writes its blocks into given arrays (``BlockMaker.fill``, with
     ``rows`` and ``n_features``); any other callable returning a block's rows works too."""
     return all(hasattr(make, name) for name in ("fill", "rows", "n_features"))
-
-
-def _allocate(shape: Any, dtype: Any) -> Any:
-    """An uninitialised array whose memory the kernel maps in one call (``MAP_POPULATE``),
-    not page by page as the rows are first written: on Linux, a partition's 1.2 GB took
-    0.5 s of faults page by page, or several seconds where NumPy asks for huge pages and
-    the kernel compacts memory to find them. Elsewhere ``numpy.empty``."""
-    import mmap
-
-    import numpy as np
-
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    populate = getattr(mmap, "MAP_POPULATE", None)
-    if populate is None or nbytes == 0:
-        return np.empty(shape, dtype)
-    memory = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
-    return np.frombuffer(memory, dtype).reshape(shape)
 
 
 def _segment_bounds(n: int) -> list[tuple[int, int]]:
