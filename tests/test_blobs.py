@@ -158,3 +158,13 @@ def test_draws_taken_in_odd_pieces_are_the_same_stream(path, monkeypatch):
     blobs.fill(997, centers, 7, x)
     expected = make_blobs(n_samples=997, centers=centers, random_state=7)[0]
     assert np.array_equal(bits(x), bits(expected))
+
+
+def test_without_the_fused_kernel_a_partition_holds_only_the_rows(path, monkeypatch):
+    monkeypatch.setenv("SCALECLOUD_LLOYD_KERNEL", "sklearn")
+    make = kmeans.BlockMaker(250, centers_for(3, 4, 6), seed=6)
+    part = with_threads(2, Partition, make, [1, 0], True)
+    x = lecture_rows(make, [1, 0])
+    assert part.segments is None and np.array_equal(bits(part.x), bits(x))
+    np.testing.assert_allclose(part.m2, ((x - x.mean(0)) ** 2).sum(0), rtol=1e-10)
+    assert part.nbytes == x.nbytes
