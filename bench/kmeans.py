@@ -11,6 +11,9 @@ all at once, in the same run) × blocks ÷ workers.
 
 The recovery line: a fit with one worker killed (SIGKILL) after its first pass, against
 the undisturbed fits of the same run (--skip-recovery leaves it out).
+
+--read adds the read of the same data as a Parquet dataset against the page cache's bound
+(``dataread.py``); --read-only prints that alone.
 """
 
 from __future__ import annotations
@@ -115,7 +118,17 @@ def main() -> None:
         default="fused",
         help="scalecloud's Lloyd pass: its fused kernel, or scikit-learn's kernel on each worker",
     )
+    parser.add_argument("--read", action="store_true", help="also the data read section")
+    parser.add_argument("--read-only", action="store_true", help="only the data read section")
+    parser.add_argument("--read-files", type=int, default=10, help="Parquet files written")
+    parser.add_argument("--read-compression", default="none", help="none, snappy, zstd, ...")
+    parser.add_argument(
+        "--read-nullable", action="store_true", help="nullable columns (as pandas writes them)"
+    )
     args = parser.parse_args()
+    if args.read_only:
+        read_section(args)
+        return
     if args.kernel == "sklearn":
         os.environ["SCALECLOUD_LLOYD_KERNEL"] = "sklearn"  # inherited by the worker processes
 
@@ -329,6 +342,22 @@ def main() -> None:
             f"and sizes: {same}; inertia relative difference "
             f"{abs(rec.inertia - sc.inertia) / sc.inertia:.1e}"
         )
+    if args.read:
+        print()
+        read_section(args)
+
+
+def read_section(args: argparse.Namespace) -> None:
+    from dataread import read_throughput
+    from scalecloud.workloads import kmeans
+
+    make = kmeans.BlockMaker(args.rows_per_block, kmeans.blob_centers(12, 20, args.seed), args.seed)
+    if args.read_only:
+        print(machine())
+    with local_cluster(args.workers) as client:
+        for line in read_throughput(client, make, args.n_blocks, args.read_files,
+                                    args.read_compression, args.read_nullable):  # fmt: skip
+            print(line)
 
 
 if __name__ == "__main__":

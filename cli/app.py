@@ -20,7 +20,8 @@ app = typer.Typer(
         "  scalecloud runs                      # every run recorded: params, versions, results\n\n"
         "  scalecloud down\n\n"
         "  scalecloud run gridsearch            # up, submit and down in one\n\n"
-        "  scalecloud env                       # versions here and on the cluster"
+        "  scalecloud env                       # versions here and on the cluster\n\n"
+        "  scalecloud data push data/ s3://bucket/exp   # inputs for cloud workers"
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -57,13 +58,21 @@ def _root(
 
 
 def _register() -> None:
-    from scalecloud.cli import cloud_cmds, cluster_cmds, env_cmds, runs_cmds, submit_cmds
+    from scalecloud.cli import (
+        cloud_cmds,
+        cluster_cmds,
+        data_cmds,
+        env_cmds,
+        runs_cmds,
+        submit_cmds,
+    )
 
     cluster_cmds.register(app)
     submit_cmds.register(app)
     runs_cmds.register(app)
     env_cmds.register(app)
     cloud_cmds.register(app)
+    data_cmds.register(app)
 
 
 _register()

@@ -28,6 +28,8 @@ def plan(
     gpu: opt.GpuOpt = None,
     image: opt.ImageOpt = None,
     expose: opt.ExposeOpt = None,
+    data: opt.DataOpt = None,
+    data_write: opt.DataWriteOpt = False,
     as_json: opt.JsonOpt = False,
 ) -> None:
     """Show what `up` would create on a cloud or minikube, and its hourly cost.
@@ -58,7 +60,7 @@ def plan(
         provider, name, workers=workers, threads_per_worker=threads_per_worker,
         memory_per_worker=memory_per_worker, adapt=adapt, idle_timeout=idle_timeout,
         **cloud_options(region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image,
-                        expose),
+                        expose, data, data_write),
     )  # fmt: skip
     report = plan_report(kube_spec(spec))
     if as_json:

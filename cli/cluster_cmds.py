@@ -14,12 +14,14 @@ from scalecloud.infra.spec import format_duration, format_size, parse_adapt
 def cloud_options(
     region: str | None, zone: str | None, machine_type: str | None, min_nodes: int | None,
     max_nodes: int | None, spot: bool, gpu: str | None, image: str | None, expose: str | None,
+    data: list[str] | None = None, data_write: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """The cloud flags as the API's keyword arguments (each provider refuses those it
     does not take)."""
     return {
         "region": region, "zone": zone, "machine_type": machine_type, "min_nodes": min_nodes,
         "max_nodes": max_nodes, "spot": spot, "gpu": gpu, "image": image, "expose": expose,
+        "data": data, "data_write": data_write,
     }  # fmt: skip
 
 
@@ -46,6 +48,24 @@ def describe_up(info: ClusterInfo) -> str:
     )
 
 
+def ensure_pulumi_cli(provider: str, install: bool, on_event: Any) -> None:
+    """Before a Pulumi provider starts: with ``--install-pulumi``, or when the user says
+    yes on a terminal, install a missing Pulumi CLI (else preflight says how)."""
+    import sys
+
+    from scalecloud.cluster import install_pulumi, needs_pulumi_cli
+
+    if not needs_pulumi_cli(provider):
+        return
+    if not install and sys.stdin.isatty() and sys.stderr.isatty():
+        install = typer.confirm(
+            "The Pulumi CLI is not installed. Install it into scalecloud's state directory?",
+            default=False, err=True,
+        )  # fmt: skip
+    if install:
+        install_pulumi(on_event=on_event)
+
+
 def up(
     provider: opt.ProviderOpt = "local",
     name: Annotated[
@@ -67,6 +87,9 @@ def up(
     gpu: opt.GpuOpt = None,
     image: opt.ImageOpt = None,
     expose: opt.ExposeOpt = None,
+    install_pulumi: opt.InstallPulumiOpt = False,
+    data: opt.DataOpt = None,
+    data_write: opt.DataWriteOpt = False,
     as_json: opt.JsonOpt = False,
 ) -> None:
     """Start a cluster and print its scheduler address and dashboard link.
@@ -80,6 +103,8 @@ def up(
       scalecloud up --adapt 1:4 --idle-timeout 30m   # grows with the work
 
       scalecloud up --provider gcp --adapt 1:8 --spot   # GKE; see first: scalecloud plan
+
+      scalecloud up --provider aws --data s3://my-bucket/exp-1   # workers may read it
     """
     from scalecloud.cli.render import EventView, out, print_json
 
@@ -91,8 +116,9 @@ def up(
             memory_per_worker=memory_per_worker, adapt=adapt, idle_timeout=idle_timeout,
             port=port, dashboard_port=dashboard_port, keep=True, on_event=view,
             **cloud_options(region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image,
-                            expose),
+                            expose, data, data_write),
         )  # fmt: skip
+        ensure_pulumi_cli(provider, install_pulumi, view)
         info = cluster.start().info
     existed = not cluster.started
     if as_json:

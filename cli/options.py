@@ -142,6 +142,14 @@ ImageOpt = Annotated[
         "this client, with the workloads' packages pinned.",
     ),
 ]  # fmt: skip
+InstallPulumiOpt = Annotated[
+    bool,
+    typer.Option(
+        "--install-pulumi", rich_help_panel="Clouds",
+        help="When the Pulumi CLI is missing, install it into scalecloud's state directory "
+        "first (on a terminal, up asks).",
+    ),
+]  # fmt: skip
 ExposeOpt = Annotated[
     str | None,
     typer.Option(
@@ -156,5 +164,22 @@ StrictVersionsOpt = Annotated[
     typer.Option(
         "--strict-versions", envvar="SCALECLOUD_STRICT_VERSIONS",
         help="Refuse to run when package versions differ between this client and the cluster.",
+    ),
+]  # fmt: skip
+DataOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--data", metavar="URL", show_default=False, rich_help_panel="Clouds",
+        help="A bucket the workers may read through the cloud's workload identity, no key "
+        "copied (repeatable): gs://BUCKET/PREFIX on gcp, s3://BUCKET/PREFIX on aws, "
+        "abfs://CONTAINER@ACCOUNT.dfs.core.windows.net/PREFIX?resource_group=GROUP on azure "
+        "(the prefix is optional).",
+    ),
+]  # fmt: skip
+DataWriteOpt = Annotated[
+    bool,
+    typer.Option(
+        "--data-write", rich_help_panel="Clouds",
+        help="Let the workers write and delete objects in the --data buckets too.",
     ),
 ]  # fmt: skip

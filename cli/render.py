@@ -176,6 +176,7 @@ def result_tables(outcome: Any) -> list[Table]:
 def plan_tree(report: dict[str, Any]) -> Any:
     """``plan``'s resources as a tree (children under their component), then the cost."""
     from rich.console import Group
+    from rich.markup import escape
     from rich.tree import Tree
 
     root = Tree(
@@ -192,7 +193,7 @@ def plan_tree(report: dict[str, Any]) -> Any:
         node = (parent or root).add(label)
         for key, value in res["properties"].items():
             text = json.dumps(value) if not isinstance(value, str) else value
-            node.add(f"[dim]{key}[/] {text}")
+            node.add(f"[dim]{key}[/] {escape(text)}")
         if res["type"].startswith("scalecloud:"):
             nodes[(res["type"], res["name"])] = node
     cost = report["cost"]
@@ -210,7 +211,26 @@ def plan_tree(report: dict[str, Any]) -> Any:
         "from the fewest to the most nodes"
     )
     notes = [f"[yellow]Note:[/] {n}" for n in cost["notes"]]
-    return Group(root, table, summary, *notes)
+    grants = [
+        f"[bold]data access[/] {escape(g['who'])}: [cyan]{escape(g['what'])}[/] on "
+        f"{escape(g['where'])} ({escape(g['note'])})"
+        for g in report.get("data_access", [])
+    ]
+    return Group(root, _fit_line(report["fit"]), *grants, table, summary, *notes)
+
+
+def _fit_line(fit: dict[str, Any]) -> str:
+    """How the workers sit on the nodes, as ``plan`` shows it."""
+    memory = f", {fit['worker_memory_gib']} GiB" if fit["worker_memory_gib"] else ""
+    wants = f"each worker requests {fit['worker_cpu']} CPU{memory}"
+    if not fit["known"]:
+        return f"[bold]workers:[/] {wants}; the shape of {fit['machine_type']} is not known"
+    return (
+        f"[bold]workers:[/] {wants}; {fit['workers_per_node']} fit on one {fit['machine_type']} "
+        f"node ({fit['node_cpu']} CPU, {fit['node_memory_gib']} GiB left to pods); "
+        f"{fit['max_workers']} workers need {fit['nodes_for_max_workers']} of at most "
+        f"{fit['max_nodes']} nodes"
+    )
 
 
 def versions_table(table: Any, mismatches: list[Any], cluster: str | None) -> Table:

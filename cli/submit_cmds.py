@@ -94,6 +94,9 @@ def run(
     gpu: opt.GpuOpt = None,
     image: opt.ImageOpt = None,
     expose: opt.ExposeOpt = None,
+    install_pulumi: opt.InstallPulumiOpt = False,
+    data: opt.DataOpt = None,
+    data_write: opt.DataWriteOpt = False,
     strict_versions: opt.StrictVersionsOpt = False,
     as_json: opt.JsonOpt = False,
 ) -> None:
@@ -110,7 +113,7 @@ def run(
 
       scalecloud run my_experiment.py --adapt 1:4
     """
-    from scalecloud.cli.cluster_cmds import cloud_options
+    from scalecloud.cli.cluster_cmds import cloud_options, ensure_pulumi_cli
     from scalecloud.cli.render import EventView
 
     from scalecloud.cluster import Cluster, fresh_name
@@ -124,8 +127,10 @@ def run(
             adapt=adapt, idle_timeout=idle_timeout, port=port, dashboard_port=dashboard_port,
             keep=False, reuse=False, on_event=view,
             **cloud_options(region, zone, machine_type, min_nodes, max_nodes, spot, gpu, image,
-                            expose),
+                            expose, data, data_write),
         )  # fmt: skip
+        cluster.check_run(prepared)  # before the cluster exists
+        ensure_pulumi_cli(provider, install_pulumi, view)
         with cluster:
             run = cluster.submit(prepared, strict_versions=strict_versions)
     show_run(run, cluster.name, as_json)

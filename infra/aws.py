@@ -15,8 +15,11 @@ import os
 from pathlib import Path
 from typing import Any, ClassVar
 
+from scalecloud.infra.eks_parts import autoscaler, eks_data_access, pod_identity_agent
 from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.kube.cloudrules import EKS_UNSUPPORTED_ZONE_IDS
 from scalecloud.infra.kube.driver import PulumiProvider
+from scalecloud.infra.kube.gpu import device_plugin_release, gpu_node_labels
 from scalecloud.infra.kube.preflight import cli_json, has_env
 from scalecloud.infra.kube.spec import (
     LABEL,
@@ -29,28 +32,16 @@ from scalecloud.infra.kube.spec import (
 from scalecloud.infra.registry import CLOUD_OPTIONS, STACK_DOWN_SUMMARY, ProviderDescriptor
 
 SCHEDULER_MACHINE_TYPE = "m6i.large"  # the on-demand node of the scheduler with --spot
-AUTOSCALER_REPO = "https://kubernetes.github.io/autoscaler"
-AUTOSCALER_CHART = "cluster-autoscaler"
-AUTOSCALER_VERSION = "9.46.6"  # Cluster Autoscaler 1.32
-EKS_VERSION = "1.33"
+# A Kubernetes version in EKS standard support; after its end the control plane bills at
+# the extended-support rate (EKS Kubernetes release calendar).
+EKS_VERSION = "1.35"
+EKS_STANDARD_SUPPORT_ENDS = {"1.33": "2026-07-29", "1.34": "2026-12-02", "1.35": "2027-03-27"}
 
 _NODE_POLICIES = (
     "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
     "arn:aws:iam::aws:policy/AmazonEKS_CNI_Policy",
     "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
 )
-# What the Cluster Autoscaler needs, granted to the nodes it runs on (no OIDC provider to
-# manage); restricted to autoscaling groups tagged for this cluster where AWS allows it.
-_AUTOSCALER_ACTIONS_READ = (
-    "autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
-    "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
-    "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
-    "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements",
-    "eks:DescribeNodegroup",
-)  # fmt: skip
-_AUTOSCALER_ACTIONS_WRITE = (
-    "autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup",
-)  # fmt: skip
 
 
 def assume_role_policy(service: str) -> str:
@@ -64,25 +55,19 @@ def assume_role_policy(service: str) -> str:
     )
 
 
-def autoscaler_policy(cluster_name: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Action": list(_AUTOSCALER_ACTIONS_READ), "Resource": "*"},
-                {
-                    "Effect": "Allow",
-                    "Action": list(_AUTOSCALER_ACTIONS_WRITE),
-                    "Resource": "*",
-                    "Condition": {
-                        "StringEquals": {
-                            f"aws:ResourceTag/k8s.io/cluster-autoscaler/{cluster_name}": "owned"
-                        }
-                    },
-                },
-            ],
-        }
+def eks_zones(names: list[str], zone_ids: list[str]) -> list[str]:
+    """Two of the region's available zones (the zone query's answer), leaving out those
+    whose zone ID EKS refuses. Zone names map to different IDs in each account, so they
+    are never hard-coded."""
+    usable = sorted(
+        n for n, z in zip(names, zone_ids, strict=True) if z not in EKS_UNSUPPORTED_ZONE_IDS
     )
+    if len(usable) < 2:
+        raise ScalecloudError(
+            f"EKS needs two availability zones, and the region offers {len(usable)} it supports",
+            "choose another region with --region, e.g. --region us-east-2",
+        )
+    return usable[:2]
 
 
 def ami_type(spec: KubeSpec) -> str:
@@ -112,10 +97,15 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         opts=region_opts,
     )  # fmt: skip
     subnets = []
-    for index, suffix in enumerate(("a", "b")):
+    found = aws.get_availability_zones(
+        state="available", region=spec.region or None,
+        filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+    )  # fmt: skip
+    for index, zone in enumerate(eks_zones(found.names, found.zone_ids)):
+        suffix = "ab"[index]
         subnet = aws.ec2.Subnet(
             f"{name}-subnet-{suffix}", vpc_id=vpc.id, cidr_block=f"10.0.{index * 64}.0/18",
-            availability_zone=f"{spec.region}{suffix}", map_public_ip_on_launch=True,
+            availability_zone=zone, map_public_ip_on_launch=True,
             tags={**tags, f"kubernetes.io/cluster/{cluster_name}": "shared",
                   "kubernetes.io/role/elb": "1"},
             opts=region_opts,
@@ -144,14 +134,6 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         )
         for i, arn in enumerate(_NODE_POLICIES)
     ]
-    node_policies.append(
-        aws.iam.RolePolicy(
-            f"{name}-node-autoscaler",
-            role=node_role.id,
-            policy=autoscaler_policy(cluster_name),
-            opts=region_opts,
-        )
-    )
     cluster = aws.eks.Cluster(
         f"{name}-eks",
         name=cluster_name,
@@ -178,9 +160,14 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
             "max_size": spec.max_nodes,
             "desired_size": max(spec.min_nodes, 1),
         },
-        labels=spec.pool_labels(WORKER_POOL),
+        labels={**spec.pool_labels(WORKER_POOL), **gpu_node_labels(spec)},
         tags=tags,
-        opts=pulumi.ResourceOptions(parent=component, depends_on=node_policies),
+        opts=pulumi.ResourceOptions(
+            parent=component,
+            depends_on=node_policies,
+            # The Cluster Autoscaler owns the desired size: a refresh must not reset it.
+            ignore_changes=["scalingConfig.desiredSize"],
+        ),
     )
     scheduler_group = None
     if spec.spot:  # the scheduler on on-demand capacity: losing it loses the whole run
@@ -212,38 +199,18 @@ def eks_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
     )
 
 
-def autoscaler_release(spec: KubeSpec, cluster_name: str, provider: Any, parent: Any) -> Any:
-    """The Cluster Autoscaler, which grows and shrinks the node group with pending pods."""
-    import pulumi
-    import pulumi_kubernetes as k8s
-
-    return k8s.helm.v3.Release(
-        f"{spec.name}-cluster-autoscaler",
-        chart=AUTOSCALER_CHART,
-        version=AUTOSCALER_VERSION,
-        repository_opts={"repo": AUTOSCALER_REPO},
-        namespace="kube-system",
-        values={
-            "cloudProvider": "aws",
-            "autoDiscovery": {"clusterName": cluster_name},
-            "awsRegion": spec.region,
-            "extraArgs": {
-                "balance-similar-node-groups": True,
-                "skip-nodes-with-system-pods": False,
-            },
-            "podLabels": dict(spec.labels),
-        },
-        opts=pulumi.ResourceOptions(parent=parent, provider=provider),
-    )
-
-
 def program(spec: KubeSpec) -> None:
     """The whole stack: network and EKS, the Cluster Autoscaler, then Dask."""
     from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = eks_cluster(spec)
-    dask = dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools)
-    autoscaler_release(spec, cluster.cluster_name, dask.provider, dask.component)
+    agent = pod_identity_agent(spec, cluster)  # how pods get AWS roles, without keys
+    grants = eks_data_access(spec, cluster, agent) if spec.data else None
+    dask = dask_on_kubernetes(
+        spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools, access=grants
+    )
+    autoscaler(spec, cluster, agent, dask.provider, dask.component)
+    device_plugin_release(spec, dask.provider, dask.component)
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
 
@@ -291,9 +258,22 @@ class AwsProvider(PulumiProvider):
 
 # List prices per hour in USD (see infra/kube/prices.py for what they are and are not);
 # `plan` and `status` say their date.
+# Shapes of the instance types scalecloud prices: vCPUs, memory GiB.
+MACHINES: dict[str, tuple[float, float]] = {
+    "m6i.large": (2, 8), "m6i.xlarge": (4, 16), "m6i.2xlarge": (8, 32),
+    "c6i.xlarge": (4, 8), "g4dn.xlarge": (4, 16),
+}  # fmt: skip
+
 PRICES: dict[str, Any] = {
     "as_of": "2026-11-01",
-    "control_plane": {"hourly": 0.1, "note": "EKS control plane, billed even with zero nodes"},
+    "control_plane": {
+        "hourly": 0.1,
+        "note": "EKS control plane, billed even with zero nodes",
+        # Past the end of standard support, EKS bills $0.60 an hour (extended support).
+        "version": EKS_VERSION,
+        "standard_support_ends": EKS_STANDARD_SUPPORT_ENDS[EKS_VERSION],
+        "extended_hourly": 0.6,
+    },
     "nodes": {
         "us-east-1": {
             "m6i.large": {"on_demand": 0.096, "spot": 0.038},
@@ -320,11 +300,13 @@ PROVIDER = ProviderDescriptor(
     kubernetes=True,
     program=program,
     prices=PRICES,
+    machines=MACHINES,
     defaults={"region": "us-east-1", "zone": "", "machine_type": "m6i.xlarge",
               "gpu_type": "nvidia-t4", "gpu_machine_type": "g4dn.xlarge",
               "scheduler_machine_type": SCHEDULER_MACHINE_TYPE},
     extra="aws",
+    data_scheme="s3",
     modules=("pulumi", "pulumi_kubernetes", "pulumi_aws"),
     plan_properties=("cidrBlock", "availabilityZone", "instanceTypes", "capacityType", "amiType",
-                     "scalingConfig", "policyArn"),
+                     "scalingConfig", "policyArn", "addonName", "serviceAccount", "policy"),
 )  # fmt: skip

@@ -17,8 +17,18 @@ class ScalecloudError(Exception):
         self.hint = hint
         self.exit_code = exit_code
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Raised on a worker, it reaches the client pickled: keep the hint and exit code.
+        return (_rebuild, (type(self), self.message, self.hint, self.exit_code))
+
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} (hint: {self.hint})"
+
+
+def _rebuild(
+    cls: type[ScalecloudError], message: str, hint: str | None, exit_code: int
+) -> ScalecloudError:
+    return cls(message, hint, exit_code=exit_code)
 
 
 class Terminated(KeyboardInterrupt):

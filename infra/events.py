@@ -17,7 +17,8 @@ class Event:
     """Progress reported by the library; the CLI decides how to show it.
 
     ``kind`` is one of: ``step`` (a phase begins, ``message`` says which), ``info``,
-    ``warning``, ``progress`` (``done`` of ``total`` units), ``workers`` (``count``).
+    ``warning``, ``progress`` (``done`` of ``total`` units), ``workers`` (``count``),
+    ``bytes`` (``done`` of ``total`` bytes sent, ``file``: ``data push``).
     """
 
     kind: str

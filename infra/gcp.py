@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.kube.driver import PulumiProvider
@@ -23,6 +23,9 @@ from scalecloud.infra.kube.spec import (
     exec_kubeconfig,
 )
 from scalecloud.infra.registry import CLOUD_OPTIONS, STACK_DOWN_SUMMARY, ProviderDescriptor
+
+if TYPE_CHECKING:
+    from scalecloud.infra.kube.access import DataAccess
 
 SCHEDULER_MACHINE_TYPE = "e2-standard-2"  # the on-demand node of the scheduler with --spot
 
@@ -40,6 +43,14 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
     name = spec.name
     component = pulumi.ComponentResource("scalecloud:gcp:GkeCluster", name, None, opts)
     child = pulumi.ResourceOptions(parent=component)
+    identity: dict[str, Any] = {}  # with --data: Workload Identity on cluster and nodes
+    metadata: dict[str, Any] = {}
+    if spec.data:
+        project = gcp.organizations.get_client_config_output().project
+        identity["workload_identity_config"] = {
+            "workload_pool": project.apply(lambda p: f"{p}.svc.id.goog")
+        }
+        metadata["workload_metadata_config"] = {"mode": "GKE_METADATA"}
     cluster = gcp.container.Cluster(
         f"{name}-gke",
         location=spec.zone or spec.region,
@@ -48,6 +59,7 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         initial_node_count=1,
         resource_labels=dict(spec.labels),
         release_channel={"channel": "REGULAR"},
+        **identity,
         opts=child,
     )
     node_config: Any = {  # a NodePoolNodeConfigArgsDict
@@ -56,6 +68,7 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
         "labels": spec.pool_labels(WORKER_POOL),
         "resource_labels": dict(spec.labels),
         "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+        **metadata,
     }
     if spec.gpu_count:
         node_config["guest_accelerators"] = [
@@ -65,32 +78,43 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
                 "gpu_driver_installation_config": {"gpu_driver_version": "DEFAULT"},
             }
         ]
+    # Pools named in their cluster (an auto-name passes GKE's 40 characters for long
+    # cluster names); a changed pool is deleted before its replacement is made.
+    # The autoscaler owns the node count: a refresh must not reset it.
+    pool_opts = pulumi.ResourceOptions(
+        parent=component, delete_before_replace=True,
+        ignore_changes=["nodeCount", "initialNodeCount"],
+    )  # fmt: skip
     pool = gcp.container.NodePool(
         f"{name}-workers",
+        name="workers",
         cluster=cluster.name,
         location=cluster.location,
         initial_node_count=spec.min_nodes,
         autoscaling={"min_node_count": spec.min_nodes, "max_node_count": spec.max_nodes},
         management={"auto_repair": True, "auto_upgrade": True},
         node_config=node_config,
-        opts=child,
+        opts=pool_opts,
     )
     scheduler_pool = None
     if spec.spot:  # the scheduler on on-demand capacity: losing it loses the whole run
+        scheduler_config: Any = {
+            "machine_type": SCHEDULER_MACHINE_TYPE,
+            "spot": False,
+            "labels": spec.pool_labels(SCHEDULER_POOL),
+            "resource_labels": dict(spec.labels),
+            "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            **metadata,
+        }
         scheduler_pool = gcp.container.NodePool(
             f"{name}-scheduler",
+            name="scheduler",
             cluster=cluster.name,
             location=cluster.location,
             node_count=1,
             management={"auto_repair": True, "auto_upgrade": True},
-            node_config={
-                "machine_type": SCHEDULER_MACHINE_TYPE,
-                "spot": False,
-                "labels": spec.pool_labels(SCHEDULER_POOL),
-                "resource_labels": dict(spec.labels),
-                "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
-            },
-            opts=child,
+            node_config=scheduler_config,
+            opts=pool_opts,
         )
     kubeconfig = pulumi.Output.all(
         cluster.name, cluster.endpoint, cluster.master_auth.cluster_ca_certificate
@@ -106,12 +130,46 @@ def gke_cluster(spec: KubeSpec, opts: Any = None) -> CloudCluster:
     )
 
 
+def gke_data_access(spec: KubeSpec, cluster: CloudCluster) -> DataAccess:
+    """``--data`` on GKE: a Google service account the workers' ServiceAccount acts as
+    (Workload Identity), granted a storage role on each named bucket and nothing else."""
+    import pulumi
+    import pulumi_gcp as gcp
+    from scalecloud.infra.kube import access
+
+    name = spec.name
+    component = pulumi.ComponentResource("scalecloud:gcp:DataAccess", name, None)
+    child = pulumi.ResourceOptions(parent=component, depends_on=[cluster.component])
+    account = gcp.serviceaccount.Account(
+        f"{name}-data", account_id=access.gcp_account_id(name),
+        display_name=f"scalecloud {name}: workers' data access", opts=child,
+    )  # fmt: skip
+    binding = gcp.serviceaccount.IAMMember(
+        f"{name}-data-workload-identity",
+        service_account_id=account.name,
+        role=access.GKE_IDENTITY_ROLE,
+        member=account.project.apply(lambda p: access.gke_member(p, spec.namespace)),
+        opts=child,
+    )
+    role = access.GCS_WRITE_ROLE if spec.data_write else access.GCS_READ_ROLE
+    member = account.email.apply(lambda e: f"serviceAccount:{e}")
+    buckets = [
+        gcp.storage.BucketIAMMember(
+            f"{name}-data-{bucket}", bucket=bucket, role=role, member=member, opts=child
+        )
+        for bucket in dict.fromkeys(url.bucket for url in access.grants(spec))
+    ]
+    component.register_outputs({"service_account": account.email})
+    return access.DataAccess({access.GKE_ANNOTATION: account.email}, [binding, *buckets])
+
+
 def program(spec: KubeSpec) -> None:
     """The whole stack: GKE, then Dask on it once the node pool exists."""
     from scalecloud.infra.kube.dask import dask_on_kubernetes, export_outputs
 
     cluster = gke_cluster(spec)
-    dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools)
+    grants = gke_data_access(spec, cluster) if spec.data else None
+    dask_on_kubernetes(spec, kubeconfig=cluster.kubeconfig, after=cluster.node_pools, access=grants)
     export_outputs(spec, kubeconfig=cluster.kubeconfig)
 
 
@@ -191,6 +249,12 @@ class GcpProvider(PulumiProvider):
 
 # List prices per hour in USD (see infra/kube/prices.py for what they are and are not);
 # `plan` and `status` say their date.
+# Shapes of the machine types scalecloud prices: vCPUs, memory GiB.
+MACHINES: dict[str, tuple[float, float]] = {
+    "e2-standard-2": (2, 8), "e2-standard-4": (4, 16), "e2-standard-8": (8, 32),
+    "n2-standard-4": (4, 16), "n1-standard-4": (4, 15), "g2-standard-4": (4, 16),
+}  # fmt: skip
+
 PRICES: dict[str, Any] = {
     "as_of": "2026-11-01",
     "control_plane": {
@@ -237,11 +301,16 @@ PROVIDER = ProviderDescriptor(
     kubernetes=True,
     program=program,
     prices=PRICES,
+    machines=MACHINES,
+    name_limit=28,  # the cluster's auto-name, NAME-gke-XXXXXXX, may have 40 characters
+    name_letter_first=True,
     defaults={"region": "us-central1", "zone": "{region}-a", "machine_type": "e2-standard-4",
               "gpu_type": "nvidia-tesla-t4", "gpu_machine_type": "n1-standard-4",
               "scheduler_machine_type": SCHEDULER_MACHINE_TYPE},
     extra="gcp",
+    data_scheme="gs",
     modules=("pulumi", "pulumi_kubernetes", "pulumi_gcp"),
     plan_properties=("location", "machineType", "autoscaling", "spot", "guestAccelerators",
-                     "deletionProtection", "removeDefaultNodePool"),
+                     "deletionProtection", "removeDefaultNodePool", "workloadIdentityConfig",
+                     "workloadMetadataConfig", "accountId", "role", "member", "bucket"),
 )  # fmt: skip

@@ -23,6 +23,12 @@ WORKER_PACKAGES: tuple[str, ...] = (
     "numpy",
     "pandas",
     "pyarrow",
+    # For the user's data read on the workers (pinned only where installed here).
+    "zarr",
+    "fsspec",
+    "s3fs",
+    "gcsfs",
+    "adlfs",
 )
 
 

@@ -36,7 +36,7 @@ PROVIDERS: dict[str, str] = {
 CLOUD_OPTIONS: dict[str, str] = {
     "region": "region", "zone": "zone", "machine_type": "machine_type",
     "min_nodes": "min_nodes", "max_nodes": "max_nodes", "spot": "spot", "gpu": "gpu",
-    "image": "image", "expose": "expose_cidr",
+    "image": "image", "expose": "expose_cidr", "data": "data", "data_write": "data_write",
 }  # fmt: skip
 
 
@@ -67,12 +67,26 @@ class ProviderDescriptor:
     extra: str = ""
     modules: tuple[str, ...] = ()
     same_environment: bool = False
+    # Its workers read this machine's files at the same paths (local processes); else a
+    # workload's data must be a URL, e.g. of ``data_scheme`` (its object store: gs, s3).
+    shares_local_files: bool = False
     labels_nodes: bool = True  # its worker nodes carry the scalecloud-cluster label
     spot_tolerations: tuple[Mapping[str, str], ...] = ()  # taints it puts on spot nodes
     # Its list prices: as_of, control_plane, nodes (region -> machine type -> on_demand,
     # spot), and where they apply fixed_nodes (always there) and gpus (billed apart).
     prices: Mapping[str, Any] = field(default_factory=dict)
     plan_properties: tuple[str, ...] = ()
+    # The longest cluster name whose generated resource names pass the cloud's rules
+    # (see kube.cloudrules), and whether it must start with a letter.
+    name_limit: int = 40
+    name_letter_first: bool = False
+    # Machine type -> (vCPUs, memory GiB), for how many workers fit on a node.
+    machines: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    # Its object store's URL scheme (gs, s3, abfs: what `up --data` grants and `data push`
+    # fills; none: --data refused), and labels the
+    # pods reading it need (Azure's workload identity webhook acts on labelled pods only).
+    data_scheme: str = ""
+    data_pod_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 def check_provider(name: str) -> str:
@@ -102,7 +116,15 @@ def get_provider(name: str) -> Provider:
 
 def _cloud_extra(provider: ProviderDescriptor, given: Mapping[str, Any]) -> dict[str, Any]:
     """The cloud options that were given, checked against what ``provider`` takes."""
-    present = {k: v for k, v in given.items() if v is not None and v is not False}
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items()}
+    present = {k: v for k, v in given.items() if v is not None and v is not False and v != ()}
+    if "data" in present or "data_write" in present:
+        from scalecloud.infra.kube.access import check_data
+
+        clouds = [n for n in PROVIDERS if descriptor(n).data_scheme]
+        present.update(
+            check_data(provider, present.get("data"), bool(present.get("data_write")), clouds)
+        )
     refused = [k for k in present if k not in provider.options]
     if refused:
         flags = ", ".join("--" + k.replace("_", "-") for k in refused)

@@ -150,3 +150,23 @@ def pid_alive(pid: int | None) -> bool:
     except PermissionError:  # it exists, under another user
         return True
     return True
+
+
+def owner_stamp() -> dict[str, Any]:
+    """This process, as a record names the command that works on it (pid and start time:
+    a pid reused by another process is not mistaken for it)."""
+    import psutil
+
+    return {"pid": os.getpid(), "started": psutil.Process().create_time()}
+
+
+def owner_alive(stamp: dict[str, Any] | None) -> bool:
+    """Whether the process of :func:`owner_stamp` still runs."""
+    import psutil
+
+    if not stamp or not pid_alive(stamp.get("pid")):
+        return False
+    try:
+        return abs(psutil.Process(stamp["pid"]).create_time() - stamp.get("started", 0)) < 1.0
+    except psutil.Error:
+        return False

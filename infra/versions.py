@@ -37,6 +37,13 @@ OPTIONAL_PACKAGES: tuple[str, ...] = (
     "scikeras",
     "keras",
     "matplotlib",
+    # The user's data on the workers (--set data=...): Zarr, and the object stores' fsspec
+    # filesystems (from the cloud extras).
+    "zarr",
+    "fsspec",
+    "s3fs",
+    "gcsfs",
+    "adlfs",
 )
 
 # The scheduler only runs dask's graph machinery: a workload library differing there is fine.

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from scalecloud.cluster import Cluster, clusters, connect, down
+    from scalecloud.data import push
     from scalecloud.infra.errors import ScalecloudError
     from scalecloud.results import Comparison, Run, RunList, compare, runs
     from scalecloud.session import prepare
@@ -40,7 +41,9 @@ __all__ = [
     "compare",
     "connect",
     "down",
+    "install_pulumi",
     "prepare",
+    "push",
     "runs",
 ]
 
@@ -49,12 +52,14 @@ _WHERE = {
     "clusters": "scalecloud.cluster",
     "connect": "scalecloud.cluster",
     "down": "scalecloud.cluster",
+    "install_pulumi": "scalecloud.cluster",
     "Run": "scalecloud.results",
     "RunList": "scalecloud.results",
     "Comparison": "scalecloud.results",
     "runs": "scalecloud.results",
     "compare": "scalecloud.results",
     "prepare": "scalecloud.session",
+    "push": "scalecloud.data",
     "ScalecloudError": "scalecloud.infra.errors",
 }
 

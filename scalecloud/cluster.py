@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     from scalecloud.infra.versions import VersionTable
     from scalecloud.workloads.runner import PreparedRun
 
-__all__ = ["Cluster", "clusters", "connect", "down", "fresh_name", "scale"]
+__all__ = [
+    "Cluster", "clusters", "connect", "down", "fresh_name", "install_pulumi", "needs_pulumi_cli",
+    "pulumi_cli", "scale",
+]  # fmt: skip
 
 CONNECT_TIMEOUT_S = 15
 
@@ -45,8 +48,9 @@ class Cluster(ClusterSession):
     ``progress=False`` shows nothing; ``on_event`` receives every
     :class:`~scalecloud.infra.events.Event` instead. The cloud options (``region``,
     ``zone``, ``machine_type``, ``min_nodes``, ``max_nodes``, ``spot``, ``gpu``, ``image``,
-    ``expose``) are those of ``scalecloud up``. Every option is checked when the object
-    is made, before anything exists. A cluster made here without ``keep`` also stops
+    ``expose``, and ``data``, ``data_write``: the buckets the workers may read, or write,
+    through the cloud's workload identity) are those of ``scalecloud up``. Every option is
+    checked when the object is made, before anything exists. A cluster made here without ``keep`` also stops
     when this process ends (local clusters watch it).
 
     Example::
@@ -254,3 +258,37 @@ def connect(name: str | None = None, **kwargs: Any) -> Client:
         raise
     weakref.finalize(client, cluster.close)
     return client
+
+
+def pulumi_cli() -> str | None:
+    """The path of the Pulumi CLI that the cloud providers will run, or None when there is
+    none (``install_pulumi`` fetches one)."""
+    from scalecloud.infra.kube.preflight import pulumi_cli_path
+    from scalecloud.infra.state import state_home
+
+    return pulumi_cli_path(state_home())
+
+
+def needs_pulumi_cli(provider: str) -> bool:
+    """Whether ``provider`` runs Pulumi and no Pulumi CLI is installed."""
+    from scalecloud.infra.registry import descriptor
+
+    return descriptor(provider).kubernetes and pulumi_cli() is None
+
+
+def install_pulumi(on_event: EventFn | None = None) -> str:
+    """Install the Pulumi CLI matching the installed Pulumi SDK into scalecloud's state
+    directory (nothing else on the machine changes); its path. Needs the network.
+
+    Example::
+
+        scalecloud.install_pulumi()   # once, before a first Cluster(provider="gcp")
+    """
+    from scalecloud.infra.kube.preflight import install_pulumi_cli
+    from scalecloud.infra.state import state_home
+
+    sink = event_sink(True, on_event)
+    sink(Event("step", "installing the Pulumi CLI into scalecloud's state directory"))
+    path = install_pulumi_cli(state_home())
+    sink(Event("info", f"the Pulumi CLI is at {path}"))
+    return path

@@ -171,6 +171,25 @@ class ClusterSession:
     def dashboard_url(self) -> str | None:
         return self.reachable().dashboard_url
 
+    def check_run(self, prepared: PreparedRun) -> None:
+        """Refuse a prepared run this cluster cannot serve, before anything is created or
+        recorded: data its workers read themselves, given as a local path, where the
+        workers do not share this machine's files (a cloud or minikube)."""
+        from scalecloud.workloads.runner import local_data
+
+        found = descriptor(self.spec.provider)
+        if found.shares_local_files:
+            return
+        for param, path in local_data(prepared):
+            store = found.data_scheme or "s3"
+            raise ScalecloudError(
+                f"{param}={path} is a file on this machine, which the workers of "
+                f"{found.name} cluster {self.name!r} cannot read",
+                f"upload it first: scalecloud data push {path} {store}://BUCKET/PREFIX, then "
+                f"--set {param}={store}://BUCKET/PREFIX/{path.rstrip('/').rsplit('/', 1)[-1]} "
+                "(or give an s3://, gs:// or abfs:// URL)",
+            )
+
     def execute(
         self, prepared: PreparedRun, *, strict_versions: bool = False,
         rerun_of: str | None = None,
@@ -178,6 +197,7 @@ class ClusterSession:
         """Run a prepared request on the cluster, recorded; SIGTERM ends it as Ctrl-C."""
         from scalecloud.workloads.runner import execute
 
+        self.check_run(prepared)
         with interruptible():
             return execute(  # execute says it when the cluster is not running
                 prepared, self.reachable(running=False), self._events,

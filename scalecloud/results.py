@@ -150,6 +150,7 @@ class Run:
             cluster = ClusterSession.from_spec(spec, keep=False, reuse=False, on_event=events)
         else:
             cluster = ClusterSession.attach(name, on_event=events)
+        cluster.check_run(prepared)  # before a fresh cluster exists
         with cluster:
             outcome = cluster.execute(prepared, strict_versions=strict_versions, rerun_of=self.id)
         new = Run.of(outcome)

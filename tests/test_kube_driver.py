@@ -188,7 +188,10 @@ def test_status_shows_nodes_workers_image_and_cost(fake):
     info = provider.status("t1")
     assert info.state == "running" and info.adapt == (1, 4)
     assert [w.address for w in info.workers] == ["w-1"]  # running pods only
-    assert info.details["nodes"] == [1, 4] and info.details["live_nodes"] == 2
+    assert info.details["nodes"] == [
+        1,
+        2,
+    ]  # 3 workers fit on a node and info.details["live_nodes"] == 2
     assert info.details["spot"] is True
     assert info.details["image"].startswith("official Dask image")
     low, high = info.details["hourly_cost_range"]
@@ -275,6 +278,33 @@ def test_down_resumes_a_half_finished_destroy(fake):
     verbs = cli.verbs()[start:]
     assert verbs.index("cancel") < verbs.index("refresh") < verbs.index("destroy")
     assert provider.store.get("t1") is None and "t1" not in cli.stacks
+
+
+def test_down_does_not_cancel_an_up_still_running_elsewhere(fake):
+    import subprocess
+
+    import psutil
+
+    provider, cli = fake
+    provider.up(spec(), lambda e: None)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # another terminal's up, half-way: its record and its stack lock
+        record = provider.store.get("t1")
+        owner = {"pid": other.pid, "started": psutil.Process(other.pid).create_time()}
+        provider.store.put("t1", {**record, "state": "creating", "owner": owner})
+        cli.locked.add("t1")
+        start = len(cli.calls)
+        with pytest.raises(
+            ScalecloudError, match=f"being created by another scalecloud .pid {other.pid}"
+        ):
+            provider.down("t1", lambda e: None)
+        assert cli.calls[start:] == [] and "t1" in cli.locked
+        assert provider.store.get("t1")["state"] == "creating"
+    finally:
+        other.kill()
+        other.wait()
+    provider.down("t1", lambda e: None)  # its up is gone: the lock is stale, down resumes
+    assert "cancel" in cli.verbs()[start:] and provider.store.get("t1") is None
 
 
 def test_down_refuses_to_forget_what_destroy_left(fake):
@@ -420,7 +450,23 @@ def assert_refused(cli, result, *fragments: str) -> None:
 def test_up_without_the_pulumi_cli_fails_with_the_install_hint_and_creates_nothing(bare):
     result = bare("up", "--provider", "gcp")
     assert_refused(bare, result, "the Pulumi CLI (pulumi) is not installed", "get.pulumi.com",
-                   "PulumiCommand.install()")  # fmt: skip
+                   "scalecloud up --install-pulumi")  # fmt: skip
+
+
+def test_a_pulumi_cli_in_the_state_directory_serves_preflight_and_the_stacks(bare):
+    """--install-pulumi's place: preflight finds it, and the stacks run that same CLI."""
+    from scalecloud.infra.kube.preflight import find_pulumi_cli
+
+    installed = bare.home / "pulumi-cli" / "bin"
+    installed.mkdir(parents=True)
+    fake_tool(installed, "pulumi", "v3.200.0")
+    path, found = find_pulumi_cli(bare.home)
+    assert path == str(installed / "pulumi") and found == "v3.200.0"
+    provider = GcpProvider(StateStore(bare.home))
+    provider._use_pulumi_cli()
+    assert Path(provider.stacks.pulumi_command.command) == installed / "pulumi"
+    result = bare("up", "--provider", "aws")  # past the CLI check: now the AWS CLI is missing
+    assert_refused(bare, result, "aws is not installed")
 
 
 def test_an_old_pulumi_cli_is_refused(bare):
@@ -483,9 +529,9 @@ def test_status_and_submit_of_an_unreachable_cloud_cluster_through_the_cli(bare)
     StateStore(bare.home).put("s1", record)
     status = bare("status", "--json", check=True).json()[0]
     assert status["state"] == "unreachable" and status["provider"] == "gcp"
-    assert status["details"]["nodes"] == [1, 4] and status["details"]["spot"] is True
+    assert status["details"]["nodes"] == [1, 2] and status["details"]["spot"] is True
     text = bare("status", check=True).out
-    assert "USD/hour" in text and "official Dask image" in text and "1-4 × e2-standard-4" in text
+    assert "USD/hour" in text and "official Dask image" in text and "1-2 × e2-standard-4" in text
     submit = bare("submit", "kmeans", "--set", "n_blocks=1")
     assert submit.code == 1 and "cannot reach the scheduler Service of 's1'" in submit.err
     down = bare("down", "--name", "s1")  # no pulumi here: refused, and the record is kept
@@ -595,3 +641,41 @@ def test_the_stacks_run_the_pulumi_cli_that_preflight_found(tmp_path, monkeypatc
     provider._use_pulumi_cli()
     assert provider.stacks.pulumi_command is not None
     assert provider.stacks.pulumi_command.command == str(cli)
+
+
+def test_install_pulumi_puts_the_sdks_cli_in_the_state_directory(tmp_path, monkeypatch):
+    """The download itself needs the network (PulumiCommand.install from get.pulumi.com):
+    here it is replaced by one that writes a CLI where the SDK's installer would."""
+    from pulumi import automation as auto
+
+    import scalecloud
+    from scalecloud.cluster import needs_pulumi_cli, pulumi_cli
+
+    monkeypatch.setenv("SCALECLOUD_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
+    roots = []
+
+    def fake_install(cls, root=None, version=None, skip_version_check=False):
+        roots.append(root)
+        Path(root, "bin").mkdir(parents=True)
+        fake_tool(Path(root, "bin"), "pulumi", "v3.200.0")
+
+    assert pulumi_cli() is None and needs_pulumi_cli("gcp") and not needs_pulumi_cli("local")
+    monkeypatch.setattr(auto.PulumiCommand, "install", classmethod(fake_install))
+    events = []
+    path = scalecloud.install_pulumi(on_event=events.append)
+    assert roots == [str(tmp_path / "state" / "pulumi-cli")]
+    assert path == pulumi_cli() == str(tmp_path / "state" / "pulumi-cli" / "bin" / "pulumi")
+    assert not needs_pulumi_cli("gcp") and events[0].kind == "step"
+
+    def offline(cls, root=None, version=None, skip_version_check=False):
+        raise OSError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(auto.PulumiCommand, "install", classmethod(offline))
+    with pytest.raises(
+        ScalecloudError,
+        match=r"could not install the Pulumi CLI into .*: Temporary failure in name resolution",
+    ) as caught:
+        scalecloud.install_pulumi(on_event=events.append)
+    assert "get.pulumi.com" in caught.value.hint

@@ -39,9 +39,11 @@ CLOUD_TYPES = {
         *["aws:ec2/routeTableAssociation:RouteTableAssociation"] * 2,
         *["aws:ec2/subnet:Subnet"] * 2,
         "aws:ec2/vpc:Vpc",
+        "aws:eks/addon:Addon",  # Pod Identity's agent
         "aws:eks/cluster:Cluster",
         "aws:eks/nodeGroup:NodeGroup",
-        *["aws:iam/role:Role"] * 2,
+        "aws:eks/podIdentityAssociation:PodIdentityAssociation",  # the Cluster Autoscaler's
+        *["aws:iam/role:Role"] * 3,
         "aws:iam/rolePolicy:RolePolicy",
         *["aws:iam/rolePolicyAttachment:RolePolicyAttachment"] * 4,
         "kubernetes:helm.sh/v3:Release",  # the Cluster Autoscaler
@@ -120,9 +122,13 @@ def test_the_dask_cluster_runs_the_clients_image_and_is_private(provider):
     assert official_image() == expected
     env = {"EXTRA_PIP_PACKAGES": extra_pip_packages(worker_pins())}
     for part in (scheduler, worker):
-        container = part["spec"]["containers"][0]
-        assert container["image"] == expected
-        assert {e["name"]: e["value"] for e in container["env"]} == env
+        assert part["spec"]["containers"][0]["image"] == expected
+    # Only the workers install the workloads' packages; the scheduler starts at once,
+    # well inside its liveness probe (first check at 15 s).
+    assert "env" not in scheduler["spec"]["containers"][0]
+    container = worker["spec"]["containers"][0]
+    assert {e["name"]: e["value"] for e in container["env"]} == env
+    assert "startupProbe" not in container and "livenessProbe" not in container
     assert f"scikit-learn=={version('scikit-learn')}" in env["EXTRA_PIP_PACKAGES"]
     assert scheduler["service"]["type"] == "ClusterIP"
     assert "loadBalancerSourceRanges" not in scheduler["service"]

@@ -44,6 +44,8 @@ def test_kmeans_defaults() -> None:
         "tol": 1e-4,
         "implementation": "scalecloud",
         "storage": "auto",
+        "data": None,
+        "columns": None,
     }
 
 

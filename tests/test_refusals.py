@@ -23,7 +23,7 @@ def table(tmp_path: Path) -> Path:
 
 def refusals(table: Path) -> list[tuple[list[str], str]]:
     return [
-        (["gridsearch", "--set", "data=missing.csv"], "data file missing.csv does not exist"),
+        (["gridsearch", "--set", "data=missing.csv"], "missing.csv does not exist"),
         (["gridsearch", "--set", f"data={table}"], "column 'text' is not in"),
         (["gridsearch", "--set", f"data={table}", "--set", "text_column=body"],
          "column 'label' is not in"),
@@ -45,7 +45,8 @@ def test_run_refuses_bad_input_before_anything_exists(cli, table, provider):
         result = cli("run", *args, "--provider", provider)
         elapsed = time.monotonic() - started
         assert_one_line_error(result, message)
-        assert elapsed < 1.5, f"{args}: {elapsed:.2f} s"  # typically 0.4 s, the CLI's start
+        # typically 0.4-1 s, the CLI's start; a cluster would take longer, and write state
+        assert elapsed < 5.0, f"{args}: {elapsed:.2f} s"
         assert not cli.home.exists(), f"{args} wrote state"
 
 

@@ -6,12 +6,12 @@ import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
 
-KINDS = ("int", "float", "str", "bool", "ints", "floats", "strs", "ngrams", "path")
+KINDS = ("int", "float", "str", "bool", "ints", "floats", "strs", "ngrams", "path", "data")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -21,7 +21,10 @@ class Param:
     """One settable parameter of a workload.
 
     ``kind`` is one of :data:`KINDS`; lists are written comma-separated, n-gram ranges
-    as ``1-1,1-2``. ``minimum`` bounds numbers (and every number of a list).
+    as ``1-1,1-2``. ``minimum`` bounds numbers (and every number of a list). A ``data``
+    value is a URL (kept as given) or a local path (made absolute, so that a rerun finds
+    it); ``on_workers`` marks data the workers read themselves, which a cluster that does
+    not share this machine's files cannot use as a local path.
     """
 
     name: str
@@ -30,6 +33,7 @@ class Param:
     help: str
     minimum: float | None = None
     choices: tuple[str, ...] | None = None
+    on_workers: bool = False
 
     def parse(self, text: str) -> Any:
         try:
@@ -74,13 +78,20 @@ class Param:
             if not text:
                 raise ValueError(text)
             return str(Path(text).expanduser())
+        if self.kind == "data":
+            from scalecloud.workloads.data.locations import normalise
+
+            if not text:
+                raise ValueError(text)
+            return normalise(text)
         return text
 
     def accept(self, value: Any) -> Any:
         """A value given from Python: text is parsed as ``--set`` text is, anything else
         converted as a recorded value is; either way checked."""
-        if isinstance(value, str):
-            return self.parse(value)
+        if isinstance(value, str) or (self.kind in ("path", "data") and
+                                      isinstance(value, PurePath)):  # fmt: skip
+            return self.parse(str(value))
         converted = self.from_record(list(value) if isinstance(value, tuple) else value)
         if converted is not None:
             self.check(converted)
@@ -143,6 +154,7 @@ class Param:
             "strs": "comma-separated words",
             "ngrams": "n-gram ranges like 1-1,1-2",
             "path": "a file path",
+            "data": "a file path (or a folder), or an s3://, gs:// or abfs:// URL",
         }[self.kind]
 
     @staticmethod

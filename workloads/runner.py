@@ -72,6 +72,21 @@ def prepare(request: WorkloadRequest) -> PreparedRun:
     )
 
 
+def local_data(run: PreparedRun) -> list[tuple[str, str]]:
+    """(parameter, path) of each local path among the data a run's workers read
+    themselves (``Param.on_workers``): a cluster whose workers do not share this machine's
+    files cannot run it."""
+    from scalecloud.workloads.data.locations import is_url
+
+    if run.workload is None:
+        return []
+    return [
+        (p.name, str(run.params[p.name]))
+        for p in run.workload.params
+        if p.on_workers and run.params.get(p.name) and not is_url(str(run.params[p.name]))
+    ]
+
+
 def quiet_dask_logs() -> None:
     """Keep Dask's connection chatter off the user's terminal.
 

@@ -1,67 +1,82 @@
-"""The user's own data for a workload: one CSV or Parquet file read into a DataFrame."""
+"""The user's data table for a workload read on the client: a CSV or Parquet file or
+folder, local or at an s3://, gs:// or abfs:// URL, read into a DataFrame.
+
+(KMeans's data is read by the workers themselves instead: see ``data/``.)
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from scalecloud.infra.errors import ScalecloudError
 
+READ_HINT = "a CSV with a header row, or Parquet (a file, or a folder of files)"
 
-def table_columns(path: str) -> list[str]:
-    """The column names of a CSV or Parquet file, from its header (or schema) only."""
-    file = Path(path)
-    if not file.is_file():
-        raise ScalecloudError(
-            f"data file {path} does not exist",
-            "give the path of a CSV or Parquet file (--set data=PATH)",
-        )
-    try:
-        if file.suffix in (".parquet", ".pq"):
+
+def _table_files(location: str) -> tuple[Any, str, list[str]]:
+    """The filesystem, the format (parquet or csv) and the files of ``location``."""
+    from scalecloud.workloads.data.locations import access, filesystem, missing
+    from scalecloud.workloads.data.plan import data_files, detect
+
+    fs, path = filesystem(location)
+    with access(location):
+        if not fs.exists(path):
+            raise missing(location)
+        kind = detect(fs, path, location)
+        if kind not in ("parquet", "csv"):
+            raise ScalecloudError(f"{location} is a {kind} array, not a table", READ_HINT)
+        files = data_files(fs, path) if fs.isdir(path) else [path]
+    return fs, kind, files
+
+
+def table_columns(location: str) -> list[str]:
+    """The column names of a CSV or Parquet file or folder, from its first file's header
+    (or schema) only."""
+    from scalecloud.workloads.data.locations import access
+
+    fs, kind, files = _table_files(location)
+    with access(location), fs.open(files[0], "rb") as handle:
+        if kind == "parquet":
             import pyarrow.parquet as pq
 
-            return [str(name) for name in pq.read_schema(file).names]
+            return [str(name) for name in pq.read_schema(handle).names]
         import pandas as pd
 
-        return [str(name) for name in pd.read_csv(file, nrows=0).columns]
-    except Exception as exc:
-        raise ScalecloudError(
-            f"could not read the header of {path}: {exc}", "CSV with a header row, or Parquet"
-        ) from exc
+        return [str(name) for name in pd.read_csv(handle, nrows=0).columns]
 
 
-def check_table(path: str, columns: list[str], choose_hint: str) -> None:
-    """Fail before anything runs when ``path`` is missing, unreadable or lacks ``columns``
-    (only its header is read)."""
-    found = table_columns(path)
+def check_table(location: str, columns: list[str], choose_hint: str) -> None:
+    """Fail before anything runs when ``location`` is missing, unreadable or lacks
+    ``columns`` (only its header is read)."""
+    found = table_columns(location)
     missing = [c for c in columns if c not in found]
     if missing:
         raise ScalecloudError(
-            f"column {missing[0]!r} is not in {path}",
+            f"column {missing[0]!r} is not in {location}",
             f"columns are: {', '.join(found)}; choose with {choose_hint}",
         )
 
 
-def read_table(path: str, columns: list[str], choose_hint: str) -> Any:
-    """``path`` as a pandas DataFrame holding ``columns``, with clear errors.
+def read_table(location: str, columns: list[str], choose_hint: str) -> Any:
+    """``location`` as a pandas DataFrame holding ``columns`` (every file of a folder,
+    in name order), with clear errors.
 
     ``choose_hint`` tells the user how to name other columns (e.g. ``--set label_column=...``).
     """
     import pandas as pd
+    from scalecloud.workloads.data.locations import access
 
-    file = Path(path)
-    if not file.is_file():
-        raise ScalecloudError(f"data file {path} does not exist", "pass a CSV or Parquet file")
-    try:
-        frame = pd.read_parquet(file) if file.suffix in (".parquet", ".pq") else pd.read_csv(file)
-    except Exception as exc:
-        raise ScalecloudError(
-            f"could not read {path}: {exc}", "CSV with a header row, or Parquet"
-        ) from exc
+    fs, kind, files = _table_files(location)
+    frames = []
+    with access(location):
+        for file in files:
+            with fs.open(file, "rb") as handle:
+                frames.append(pd.read_parquet(handle) if kind == "parquet" else pd.read_csv(handle))
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ScalecloudError(
-            f"column {missing[0]!r} is not in {path}",
+            f"column {missing[0]!r} is not in {location}",
             f"columns are: {', '.join(map(str, frame.columns))}; choose with {choose_hint}",
         )
     return frame

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib.metadata import version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scalecloud.infra.image import extra_pip_packages, official_image, worker_pins
 from scalecloud.infra.kube.spec import POOL_LABEL, SCHEDULER_POOL, WORKER_POOL, KubeSpec
+
+if TYPE_CHECKING:
+    from scalecloud.infra.kube.access import DataAccess
 
 OPERATOR_REPO = "https://helm.dask.org"
 OPERATOR_CHART = "dask-kubernetes-operator"
@@ -71,14 +74,10 @@ def dask_cluster_manifest(spec: KubeSpec) -> dict[str, Any]:
     if scheduler["args"][:1] == ["dask-scheduler"]:
         scheduler["args"] = ["dask", "scheduler", *scheduler["args"][1:]]
     manifest["metadata"].update(namespace=spec.namespace, labels=dict(spec.labels))
+    if env:  # the scheduler needs none of the workers' packages: it starts at once
+        scheduler.pop("env", None)
     worker = manifest["spec"]["worker"]["spec"]["containers"][0]
-    limits: dict[str, Any] = {}
-    if spec.memory_per_worker:
-        limits["memory"] = str(spec.memory_per_worker)
-    if spec.gpu_count:
-        limits["nvidia.com/gpu"] = str(spec.gpu_count)  # the CRD takes quantities as strings
-    if limits:
-        worker["resources"] = {"limits": limits}
+    worker["resources"] = worker_resources(spec)
     for part in ("worker", "scheduler"):
         tolerations = tolerations_of(spec, spot=part == "worker")
         if tolerations:
@@ -93,7 +92,27 @@ def dask_cluster_manifest(spec: KubeSpec) -> dict[str, Any]:
         worker_pod["nodeSelector"] = {POOL_LABEL: WORKER_POOL}
     if spec.expose_cidr:
         manifest["spec"]["scheduler"]["service"]["loadBalancerSourceRanges"] = [spec.expose_cidr]
+    if spec.data:  # the workers read the --data buckets as this ServiceAccount's identity
+        from scalecloud.infra.kube.access import SERVICE_ACCOUNT
+        from scalecloud.infra.registry import descriptor
+
+        worker_pod["serviceAccountName"] = SERVICE_ACCOUNT
+        pod_labels = dict(descriptor(spec.provider).data_pod_labels)
+        if pod_labels:
+            manifest["spec"]["worker"]["metadata"] = {"labels": pod_labels}
     return manifest
+
+
+def worker_resources(spec: KubeSpec) -> dict[str, Any]:
+    """What a worker pod requests (cpu = threads, memory = memory per worker), so the node
+    autoscaler adds nodes when workers no longer fit, and its limits (memory, GPUs)."""
+    requests: dict[str, str] = {"cpu": str(spec.threads_per_worker)}
+    limits: dict[str, str] = {}
+    if spec.memory_per_worker:
+        requests["memory"] = limits["memory"] = str(spec.memory_per_worker)
+    if spec.gpu_count:
+        limits["nvidia.com/gpu"] = str(spec.gpu_count)  # the CRD takes quantities as strings
+    return {"requests": requests, "limits": limits} if limits else {"requests": requests}
 
 
 # Seconds a stopped worker has to hand its data over (spot notices: GCP and Azure give
@@ -169,6 +188,7 @@ class DaskResources:
     operator: Any
     dask_cluster: Any
     autoscaler: Any | None
+    service_account: Any = None  # with --data: the workers' ServiceAccount
 
 
 def dask_on_kubernetes(
@@ -176,15 +196,20 @@ def dask_on_kubernetes(
     kubeconfig: Any = None,
     context: str | None = None,
     after: list[Any] | None = None,
+    access: DataAccess | None = None,
 ) -> DaskResources:
     """Declare the Dask component on the cluster reached by ``kubeconfig`` (or ``context``).
 
     ``after``: resources (node pools) the Kubernetes provider, hence every object on the
-    cluster, waits for. Pulumi is imported here, not at module import, so the CLI starts fast.
+    cluster, waits for. ``access`` (with ``--data``): the annotations of the workers'
+    ServiceAccount and the grants the DaskCluster waits for. Pulumi is imported here, not
+    at module import, so the CLI starts fast.
     """
     import pulumi
     import pulumi_kubernetes as k8s
 
+    if kubeconfig is None and not context:  # else the provider takes the current context
+        raise ValueError("dask_on_kubernetes needs the cluster's kubeconfig or a context")
     name = spec.name
     component = pulumi.ComponentResource("scalecloud:index:DaskOnKubernetes", name, None)
     provider = k8s.Provider(
@@ -214,7 +239,19 @@ def dask_on_kubernetes(
             metadata=manifest["metadata"], spec=manifest["spec"], opts=opts,
         )  # fmt: skip
 
-    dask_cluster = custom_resource("daskcluster", dask_cluster_manifest(spec), on_cluster(operator))
+    service_account = None
+    waits: list[Any] = [operator]
+    if spec.data:
+        if access is None:
+            raise ValueError(f"{spec.provider}'s program declared no identity for --data")
+        from scalecloud.infra.kube.access import service_account_manifest
+
+        manifest = service_account_manifest(spec, access.annotations)
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-data-sa", metadata=manifest["metadata"], opts=on_cluster(namespace)
+        )
+        waits += [service_account, *access.depends_on]
+    dask_cluster = custom_resource("daskcluster", dask_cluster_manifest(spec), on_cluster(*waits))
     autoscaler = None
     if spec.adaptive:
         autoscaler = custom_resource(
@@ -223,7 +260,9 @@ def dask_on_kubernetes(
     component.register_outputs(
         {"namespace": spec.namespace, "scheduler_service": spec.scheduler_service}
     )
-    return DaskResources(component, provider, namespace, operator, dask_cluster, autoscaler)
+    return DaskResources(
+        component, provider, namespace, operator, dask_cluster, autoscaler, service_account
+    )
 
 
 def export_outputs(spec: KubeSpec, **access: Any) -> None:

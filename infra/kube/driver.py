@@ -23,13 +23,13 @@ from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn
-from scalecloud.infra.kube.live import API_TIMEOUT_S
+from scalecloud.infra.kube.live import API_TIMEOUT_S, status_rows
 from scalecloud.infra.kube.preflight import find_pulumi_cli
 from scalecloud.infra.kube.spec import KubeSpec, kube_spec, require_extra
 from scalecloud.infra.kube.stack import StackBackend, engine_events, last_line
 from scalecloud.infra.provider import ClusterInfo, ClusterState, WorkerInfo
 from scalecloud.infra.spec import ClusterSpec
-from scalecloud.infra.state import StateStore
+from scalecloud.infra.state import StateStore, owner_alive, owner_stamp
 
 PROJECT = "scalecloud"
 SCHEDULER_PORT = 8786
@@ -113,6 +113,7 @@ class PulumiProvider:
             "name": spec.name, "provider": self.name, "state": "creating",
             "created": created, "spec": spec.to_dict(), "kube": kspec.to_dict(),
             "image": kspec.image or "official", "prepared": prepared,
+            "owner": owner_stamp(),  # a down elsewhere must not cancel this up
         }  # fmt: skip
         with self.store.lock():
             self.store.put(spec.name, record)  # down finds a half-made cluster by it
@@ -122,7 +123,12 @@ class PulumiProvider:
             result = stack.up(
                 on_event=engine_events(on_event), color="never", refresh=existing is not None
             )
-        except Exception as exc:
+        except BaseException as exc:
+            record.pop("owner", None)  # this up runs no more: down may take the stack over
+            with self.store.lock():
+                self.store.put(spec.name, record)
+            if not isinstance(exc, Exception):
+                raise  # Ctrl-C, SIGTERM
             raise ScalecloudError(
                 f"pulumi up of {spec.name!r} failed: {last_line(exc)}",
                 f"what was created is recorded; remove it with: scalecloud down --name {spec.name}",
@@ -132,6 +138,7 @@ class PulumiProvider:
         if kubeconfig:
             self.stacks.write_private(self.stacks.kubeconfig_path(spec.name), kubeconfig)
         record.update(state="running", outputs=outputs)
+        record.pop("owner", None)
         with self.store.lock():
             self.store.put(spec.name, record)
         info = self.status(spec.name)
@@ -183,7 +190,7 @@ class PulumiProvider:
                 "live_nodes": live["nodes"] if live else None,
                 "kubeconfig": str(self.stacks.kubeconfig_path(name)),
             },
-            rows=_rows(kspec, cost),
+            rows=status_rows(kspec, cost),
         )  # fmt: skip
 
     def scale(self, name: str, workers: int | None, adapt: tuple[int, int] | None) -> None:
@@ -210,6 +217,16 @@ class PulumiProvider:
         record = self.store.get(name)
         if record is None and not self.stacks.exists(name):
             return
+        if (
+            record is not None
+            and record.get("state") == "creating"
+            and owner_alive(record.get("owner"))
+        ):  # its lock is held by a live up: cancelling it would break that up half-way
+            raise ScalecloudError(
+                f"cluster {name!r} is being created by another scalecloud (pid "
+                f"{record['owner']['pid']}); down would cancel it half-way",
+                "wait for that up to finish, or stop it (Ctrl-C there), then run down again",
+            )
         self._use_pulumi_cli()
         # Destroy runs no program, so a stack whose record is lost needs only its name.
         kspec = KubeSpec.from_dict(record["kube"]) if record else KubeSpec(self.name, name)
@@ -223,7 +240,7 @@ class PulumiProvider:
             # A previous up or destroy killed half-way leaves a lock and pending operations.
             with suppress(Exception):
                 stack.cancel()
-            if record is not None and record.get("state") != "creating":
+            if record is not None:  # even a half-made cluster may have its DaskCluster
                 self._delete_dask_first(name, kspec, on_event)
             on_event(Event("step", f"refreshing {name!r} (objects the cluster removed itself)"))
             with suppress(Exception):  # an unreachable cluster must not block destroy
@@ -260,10 +277,10 @@ class PulumiProvider:
             return
         from pulumi import automation as auto
 
-        path, _ = find_pulumi_cli()
+        path, _ = find_pulumi_cli(self.store.home)
         if shutil.which("pulumi") == path:
             return  # on PATH: the Automation API finds the same one
-        root = Path(path).parent.parent  # ~/.pulumi: PulumiCommand runs ROOT/bin/pulumi
+        root = Path(path).parent.parent  # PulumiCommand runs ROOT/bin/pulumi
         self.pulumi_command = auto.PulumiCommand(root=str(root), skip_version_check=True)
         self.stacks.pulumi_command = self.pulumi_command
 
@@ -363,17 +380,12 @@ class PulumiProvider:
             )  # fmt: skip
 
     def _kube_access(self, name: str) -> dict[str, Any]:
+        """How to reach the cluster: its own kubeconfig, never the user's current context
+        (no arguments would make a client fall back to it, and act on another cluster)."""
         path = self.stacks.kubeconfig_path(name)
-        return {"kubeconfig": str(path)} if path.exists() else {}
-
-
-def _rows(kspec: KubeSpec, cost: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """What ``status`` shows of a Kubernetes cluster beyond the Dask part."""
-    spot = " (spot)" if kspec.spot else ""
-    nodes = f"{kspec.min_nodes}-{kspec.max_nodes} × {kspec.machine_type or '-'}{spot}"
-    low, high = cost["hourly_min"], cost["hourly_max"]
-    return (
-        ("nodes", f"{nodes} in {kspec.region or '-'}"),
-        ("image", kspec.image or "official Dask image + pinned EXTRA_PIP_PACKAGES"),
-        ("cost", f"≈ {low:.2f}-{high:.2f} USD/hour (estimate, from scalecloud's price table)"),
-    )
+        if not path.exists():
+            raise ScalecloudError(
+                f"no kubeconfig for {name!r} at {path}",
+                f"its up did not finish: run scalecloud up --name {name} again, or down",
+            )
+        return {"kubeconfig": str(path)}

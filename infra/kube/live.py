@@ -100,3 +100,15 @@ def load_balancer_host(service: dict[str, Any]) -> str | None:
         if found:
             return str(found)
     return None
+
+
+def status_rows(kspec: KubeSpec, cost: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """What ``status`` shows of a Kubernetes cluster beyond the Dask part."""
+    spot = " (spot)" if kspec.spot else ""
+    nodes = f"{kspec.min_nodes}-{kspec.max_nodes} × {kspec.machine_type or '-'}{spot}"
+    low, high = cost["hourly_min"], cost["hourly_max"]
+    return (
+        ("nodes", f"{nodes} in {kspec.region or '-'}"),
+        ("image", kspec.image or "official Dask image + pinned EXTRA_PIP_PACKAGES"),
+        ("cost", f"≈ {low:.2f}-{high:.2f} USD/hour (estimate, from scalecloud's price table)"),
+    )

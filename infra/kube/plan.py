@@ -34,6 +34,7 @@ class Declared:
     parent: str = ""
     dependencies: list[str] = field(default_factory=list)
     provider: str = ""
+    ignore_changes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -72,7 +73,34 @@ def fake_outputs(typ: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     elif typ == "azure-native:containerservice:ManagedCluster":
         outputs.setdefault("resourceName", name)
         outputs["name"] = outputs["resourceName"]
+        if (inputs.get("oidcIssuerProfile") or {}).get("enabled"):
+            outputs["oidcIssuerProfile"] = {"issuerURL": f"https://{name}.oic.plan.invalid/"}
+    elif typ == "gcp:serviceaccount/account:Account":
+        email = f"{inputs.get('accountId', name)}@{PLAN_PROJECT}.iam.gserviceaccount.com"
+        outputs.update(
+            email=email, project=PLAN_PROJECT, member=f"serviceAccount:{email}",
+            name=f"projects/{PLAN_PROJECT}/serviceAccounts/{email}",
+        )  # fmt: skip
+    elif typ == "azure-native:managedidentity:UserAssignedIdentity":
+        outputs.update(
+            name=inputs.get("resourceName", name), clientId=f"client-id-of-{name}",
+            principalId=f"principal-id-of-{name}",
+        )  # fmt: skip
     return outputs
+
+
+PLAN_PROJECT = "plan-project"
+PLAN_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+# Invokes the programs make, answered as the cloud would (token -> outputs).
+CALLS: dict[str, dict[str, Any]] = {
+    "gcp:organizations/getClientConfig:getClientConfig": {
+        "project": PLAN_PROJECT, "region": "", "zone": "", "id": "plan", "accessToken": "",
+    },
+    "azure-native:authorization:getClientConfig": {
+        "subscriptionId": PLAN_SUBSCRIPTION, "tenantId": PLAN_SUBSCRIPTION,
+        "clientId": "plan-client", "objectId": "plan-object",
+    },
+}  # fmt: skip
 
 
 def fake_kubeconfig(name: str) -> str:
@@ -86,16 +114,27 @@ def fake_kubeconfig(name: str) -> str:
 def _mock_classes() -> tuple[type, type]:
     import pulumi
     from pulumi.runtime.mocks import MockMonitor
+    from scalecloud.infra.kube.cloudrules import CloudRules
 
     class PlanMocks(pulumi.runtime.Mocks):
+        """Cloud outputs for what the programs read, under the clouds' documented rules."""
+
+        def __init__(self) -> None:
+            self.rules = CloudRules()
+
         def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-            return f"{args.name}-id", fake_outputs(args.typ, args.name, args.inputs)
+            added = self.rules.check(args.typ, args.name, args.inputs)
+            outputs = fake_outputs(args.typ, args.name, {**args.inputs, **added})
+            return f"{args.name}-id", outputs
 
         def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
+            answer = self.rules.call(args.token, args.args)
+            if answer is not None:
+                return answer
             if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
                 value = base64.b64encode(fake_kubeconfig(args.args["resourceName"]).encode())
                 return {"kubeconfigs": [{"name": "clusterUser", "value": value.decode()}]}
-            return {}
+            return dict(CALLS.get(args.token, {}))
 
     class RecordingMonitor(MockMonitor):
         def __init__(self, mocks: Any) -> None:
@@ -113,7 +152,7 @@ def _mock_classes() -> tuple[type, type]:
                         type=request.type, name=request.name, urn=response.urn,
                         custom=bool(request.custom), inputs=_plain(inputs),
                         parent=request.parent, dependencies=sorted(request.dependencies),
-                        provider=request.provider,
+                        provider=request.provider, ignore_changes=list(request.ignoreChanges),
                     )
                 )  # fmt: skip
             return response
@@ -186,6 +225,7 @@ def _property_rows(declared: Any, provider_properties: tuple[str, ...]) -> dict[
         container = spec["worker"]["spec"]["containers"][0]
         rows.update(
             image=container["image"], replicas=spec["worker"]["replicas"],
+            workerResources=container.get("resources"),
             idleTimeout=spec.get("idleTimeout"), service=spec["scheduler"]["service"]["type"],
             extraPipPackages=next(
                 (e["value"] for e in container.get("env", []) if e["name"] == "EXTRA_PIP_PACKAGES"),
@@ -196,6 +236,8 @@ def _property_rows(declared: Any, provider_properties: tuple[str, ...]) -> dict[
         rows.update(minimum=inputs["spec"]["minimum"], maximum=inputs["spec"]["maximum"])
     if "metadata" in inputs and "labels" in inputs["metadata"]:
         rows["labels"] = inputs["metadata"]["labels"]
+    if "metadata" in inputs and inputs["metadata"].get("annotations"):
+        rows["annotations"] = inputs["metadata"]["annotations"]
     for key in ("tags", "resourceLabels", "labels"):
         if key in inputs:
             rows[key] = inputs[key]
@@ -215,6 +257,7 @@ def _ints(value: Any) -> Any:
 def plan_report(spec: KubeSpec) -> dict[str, Any]:
     """Run the provider's program under mocks; the resources and the cost estimate."""
     from scalecloud.infra.kube.prices import estimate
+    from scalecloud.infra.kube.sizing import fit_report
     from scalecloud.infra.kube.spec import require_extra
     from scalecloud.infra.registry import descriptor
 
@@ -232,5 +275,8 @@ def plan_report(spec: KubeSpec) -> dict[str, Any]:
         }
         for d in declared
     ]  # fmt: skip
+    from scalecloud.infra.kube.access import plan_grants
+
     return {"provider": spec.provider, "name": spec.name, "spec": spec.to_dict(),
-            "resources": resources, "cost": estimate(spec)}  # fmt: skip
+            "resources": resources, "fit": fit_report(spec), "data_access": plan_grants(spec),
+            "cost": estimate(spec)}  # fmt: skip

@@ -16,10 +16,11 @@ from scalecloud.infra.errors import ScalecloudError
 
 MIN_PULUMI_CLI = (3, 150, 0)
 PULUMI_INSTALL_HINT = (
-    "install the Pulumi CLI (https://www.pulumi.com/docs/install/: curl -fsSL "
-    'https://get.pulumi.com | sh), or let the SDK fetch it: python -c "from '
-    'pulumi.automation import PulumiCommand; PulumiCommand.install()"'
+    "let scalecloud install it into its state directory: scalecloud up --install-pulumi "
+    "(or answer yes when asked), or install it yourself: curl -fsSL https://get.pulumi.com "
+    "| sh (https://www.pulumi.com/docs/install/)"
 )
+INSTALL_DIR = "pulumi-cli"  # under scalecloud's state directory; bin/pulumi inside
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -27,12 +28,41 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in match.groups()) if match else (0, 0, 0)
 
 
-def find_pulumi_cli() -> tuple[str, str]:
-    """The path and version of the Pulumi CLI, or the error that says how to install it."""
+def pulumi_cli_path(home: Path | None = None) -> str | None:
+    """Where the Pulumi CLI is: on PATH, in ~/.pulumi/bin (its installer's place), or in
+    scalecloud's state directory ``home`` (``--install-pulumi``'s place); None if nowhere.
+    The one lookup that preflight and the stacks share."""
     path = shutil.which("pulumi")
-    fallback = Path.home() / ".pulumi" / "bin" / "pulumi"
-    if path is None and fallback.is_file() and os.access(fallback, os.X_OK):
-        path = str(fallback)
+    places = [Path.home() / ".pulumi" / "bin" / "pulumi"]
+    if home is not None:
+        places.append(home / INSTALL_DIR / "bin" / "pulumi")
+    for place in places:
+        if path is None and place.is_file() and os.access(place, os.X_OK):
+            path = str(place)
+    return path
+
+
+def install_pulumi_cli(home: Path) -> str:
+    """Download the Pulumi CLI matching the installed SDK into ``home``/pulumi-cli (the
+    SDK's ``PulumiCommand.install``); its path, or an error saying how to do it by hand."""
+    from pulumi import automation as auto
+
+    root = home / INSTALL_DIR
+    try:
+        auto.PulumiCommand.install(root=str(root))
+    except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        raise ScalecloudError(
+            f"could not install the Pulumi CLI into {root}: {reason}",
+            "install it yourself: curl -fsSL https://get.pulumi.com | sh "
+            "(https://www.pulumi.com/docs/install/)",
+        ) from exc
+    return str(root / "bin" / "pulumi")
+
+
+def find_pulumi_cli(home: Path | None = None) -> tuple[str, str]:
+    """The path and version of the Pulumi CLI, or the error that says how to install it."""
+    path = pulumi_cli_path(home)
     if path is None:
         raise ScalecloudError("the Pulumi CLI (pulumi) is not installed", PULUMI_INSTALL_HINT)
     try:
@@ -47,7 +77,7 @@ def find_pulumi_cli() -> tuple[str, str]:
         need = ".".join(map(str, MIN_PULUMI_CLI))
         raise ScalecloudError(
             f"the Pulumi CLI at {path} is {found}; scalecloud needs {need} or newer",
-            f"upgrade it: pulumi self-update, or {PULUMI_INSTALL_HINT}",
+            "upgrade it: pulumi self-update, or curl -fsSL https://get.pulumi.com | sh",
         )
     return path, found
 

@@ -42,14 +42,29 @@ def gpu_price(provider: str, region: str, gpu_type: str | None, spot: bool) -> f
     return None if entry is None else float(entry["spot" if spot else "on_demand"])
 
 
+def control_plane(plane: dict[str, Any], today: str | None = None) -> tuple[float, str]:
+    """The control plane's hourly price on ``today`` (ISO date; default: today) and its
+    note: the extended-support rate once its Kubernetes version's standard support ended."""
+    import datetime
+
+    ends = plane.get("standard_support_ends")
+    today = today or datetime.date.today().isoformat()
+    if ends and today > ends:
+        return float(plane["extended_hourly"]), (
+            f"{plane['note']}; Kubernetes {plane['version']} is in extended support since "
+            f"{ends}, billed at the higher rate"
+        )
+    return float(plane["hourly"]), str(plane["note"])
+
+
 def estimate(spec: KubeSpec) -> dict[str, Any]:
     """``{hourly_min, hourly_max, lines, notes, as_of, currency}`` for ``spec``."""
     from scalecloud.infra.registry import descriptor
 
     table = price_table(spec.provider)
-    plane = table["control_plane"]
+    hourly, note = control_plane(table["control_plane"])
     lines: list[dict[str, Any]] = [
-        {"item": "control plane", "hourly": plane["hourly"], "count": [1, 1], "note": plane["note"]}
+        {"item": "control plane", "hourly": hourly, "count": [1, 1], "note": note}
     ]
     notes: list[str] = []
     fixed = table.get("fixed_nodes")

@@ -19,7 +19,17 @@ from scalecloud.infra.spec import DEFAULT_IDLE_TIMEOUT
 EXTRA_KEYS = {
     "region": "region", "zone": "zone", "machineType": "machine_type", "minNodes": "min_nodes",
     "maxNodes": "max_nodes", "spot": "spot", "gpu": "gpu", "image": "image", "expose": "expose",
+    "data": "data", "dataWrite": "data_write",
 }  # fmt: skip
+
+
+def _urls(text: str | None) -> list[str]:
+    """``data``: a JSON list of URLs, or URLs separated by commas."""
+    import json
+
+    if not text:
+        return []
+    return list(json.loads(text)) if text.lstrip().startswith("[") else text.split(",")
 
 
 def spec_from_config(config: Any, stack: str) -> KubeSpec:
@@ -35,7 +45,8 @@ def spec_from_config(config: Any, stack: str) -> KubeSpec:
     for key, option in EXTRA_KEYS.items():
         value: Any = (
             config.get_int(key) if key in ("minNodes", "maxNodes")
-            else config.get_bool(key) if key == "spot"
+            else config.get_bool(key) if key in ("spot", "dataWrite")
+            else _urls(config.get(key)) if key == "data"
             else config.get(key)
         )  # fmt: skip
         if value is not None and value != "" and not (key == "maxNodes" and value == 0):

@@ -67,7 +67,8 @@ class KubeSpec:
     autoscaler). ``image`` None means the official Dask image matched to the client, with
     the workloads' packages pinned in ``EXTRA_PIP_PACKAGES``. ``expose_cidr`` set makes the
     scheduler a LoadBalancer open to that range only; by default it is a ClusterIP Service
-    reached through a port-forward.
+    reached through a port-forward. ``data`` are the bucket URLs the workers may read (write,
+    with ``data_write``) through the cloud's workload identity (``infra/kube/access.py``).
     """
 
     provider: str
@@ -87,6 +88,8 @@ class KubeSpec:
     image: str | None = None
     idle_timeout: float | None = None
     expose_cidr: str | None = None
+    data: tuple[str, ...] = ()
+    data_write: bool = False
     labels: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -106,12 +109,25 @@ class KubeSpec:
             raise ScalecloudError(
                 f"invalid worker range {self.workers_min}:{self.workers_max}", "e.g. --adapt 1:4"
             )
+        rules = descriptor(self.provider)
+        if len(self.name) > rules.name_limit or (
+            rules.name_letter_first and not self.name[:1].isalpha()
+        ):
+            first = ", starting with a letter" if rules.name_letter_first else ""
+            raise ScalecloudError(
+                f"cluster name {self.name!r} does not suit {self.provider}: at most "
+                f"{rules.name_limit} characters{first} (the names of its resources derive from it)",
+                "choose another --name, e.g. --name exp-1",
+            )
         for option, used in (("spot", self.spot), ("gpu", self.gpu_count)):
             if used and option not in descriptor(self.provider).options:
                 raise ScalecloudError(
                     f"--{option} applies to clouds only",
                     f"leave --{option} out for {self.provider}",
                 )
+        object.__setattr__(self, "data", tuple(self.data))
+        if (self.data or self.data_write) and not descriptor(self.provider).data_scheme:
+            raise ScalecloudError(f"--data does not apply to {self.provider}", "leave --data out")
         labels = {LABEL: self.name, **self.labels}
         object.__setattr__(self, "labels", labels)
 
@@ -151,6 +167,7 @@ def kube_spec(spec: ClusterSpec) -> KubeSpec:
     Defaults: the cloud's region and machine type (a GPU machine type when a GPU is asked
     for), nodes 1..max(workers, 1) unless ``--min-nodes``/``--max-nodes`` say otherwise.
     """
+    from scalecloud.infra.kube.sizing import worker_fit
     from scalecloud.infra.registry import descriptor
 
     extra = spec.extra
@@ -162,11 +179,32 @@ def kube_spec(spec: ClusterSpec) -> KubeSpec:
     machine = extra.get("machine_type") or (
         defaults.get("gpu_machine_type", "") if gpu_count else defaults.get("machine_type", "")
     )
+    fit = worker_fit(
+        dict(descriptor(spec.provider).machines), machine, spec.threads_per_worker,
+        spec.memory_per_worker, gpu_count, gpu_count,
+    )  # fmt: skip
+    if fit is not None and fit.per_node == 0:
+        wants = f"{spec.threads_per_worker} thread(s)" + (
+            f" and {spec.memory_per_worker / 2**30:.1f} GiB" if spec.memory_per_worker else ""
+        )
+        raise ScalecloudError(
+            f"a worker of {wants} does not fit on a {machine} node ({fit.cpu} cores and "
+            f"{fit.memory_gib} GiB are left to pods)",
+            "choose a larger --machine-type, or fewer --threads-per-worker or a smaller "
+            "--memory-per-worker",
+        )
     min_nodes = extra.get("min_nodes")
     max_nodes = extra.get("max_nodes")
     min_nodes = 1 if min_nodes is None else int(min_nodes)
     if max_nodes is None:
-        max_nodes = max(min_nodes, math.ceil(high / max(1, gpu_count or 1)), 1)
+        needed = fit.nodes_for(high) if fit else math.ceil(high / max(1, gpu_count or 1))
+        max_nodes = max(min_nodes, needed, 1)
+    elif fit is not None and fit.per_node * int(max_nodes) < high:
+        raise ScalecloudError(
+            f"{high} workers need {fit.nodes_for(high)} {machine} nodes ({fit.per_node} fit "
+            f"on one), but --max-nodes is {max_nodes}: the others would wait forever",
+            f"raise --max-nodes to {fit.nodes_for(high)}, or ask for fewer workers",
+        )
     region = extra.get("region") or defaults.get("region", "")
     zone = extra.get("zone") or defaults.get("zone", "").format(region=region)
     return KubeSpec(
@@ -183,10 +221,13 @@ def kube_spec(spec: ClusterSpec) -> KubeSpec:
         workers_min=low,
         workers_max=high,
         threads_per_worker=spec.threads_per_worker,
-        memory_per_worker=spec.memory_per_worker,
+        # Without --memory-per-worker: the worker's share of a node (it requests it).
+        memory_per_worker=spec.memory_per_worker or (fit.memory_per_worker if fit else None),
         image=extra.get("image") or None,
         idle_timeout=spec.idle_timeout,
         expose_cidr=extra.get("expose_cidr") or None,
+        data=tuple(extra.get("data") or ()),
+        data_write=bool(extra.get("data_write", False)),
     )
 
 
@@ -199,6 +240,7 @@ class CloudCluster:
     nodes: Any  # the worker node pool / group: every Kubernetes object waits for it
     cluster_name: str = ""
     scheduler_nodes: Any = None  # with --spot, the on-demand pool the scheduler runs on
+    extras: dict[str, Any] = field(default_factory=dict)  # what a cloud's own parts reuse
 
     @property
     def node_pools(self) -> list[Any]:

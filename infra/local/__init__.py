@@ -11,4 +11,5 @@ PROVIDER = ProviderDescriptor(
     driver=LocalProvider,
     down_summary="no process of it is left",
     same_environment=True,
+    shares_local_files=True,
 )

@@ -44,6 +44,22 @@ WORKLOAD = Workload(
             "(data larger than memory); auto picks",
             choices=("auto", "memory", "regenerate"),
         ),
+        Param(
+            "data",
+            "data",
+            None,
+            "your own data instead of generated blobs, read by the workers themselves: a "
+            "Parquet file or folder, a CSV file or folder, a .npy file or a Zarr array; a "
+            "local path (local clusters) or an s3://, gs:// or abfs:// URL",
+            on_workers=True,
+        ),
+        Param(
+            "columns",
+            "strs",
+            None,
+            "columns of --set data (default: every numeric column); for .npy and Zarr, "
+            "column indices (0,1,...)",
+        ),
     ),
     notes="Seed 0 generates exactly the lecture's data (centers from random_state=0, "
     "block i from random_state=i). scalecloud's implementation starts from k-means++ on a "
@@ -137,6 +153,10 @@ def block_stats(block: np.ndarray, centers: np.ndarray) -> tuple[float, np.ndarr
 
 
 def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> WorkloadResult:
+    if params.get("data"):
+        from scalecloud.workloads.kmeans import userdata
+
+        return userdata.run(client, params, seed, on_event)
     if params["implementation"] == "dask-ml":
         fitted = fit_dask_ml(client, params, seed, on_event)
     else:

@@ -13,6 +13,11 @@ MAX_BLOCK_BYTES = 2 * 2**30
 
 def check(params: dict[str, Any]) -> None:
     """The sizes must be possible, whatever the storage mode."""
+    if params.get("data"):
+        from scalecloud.workloads.kmeans.userdata import check as check_data
+
+        check_data(params)  # the generated data's sizes do not apply
+        return
     rows = params["n_blocks"] * params["rows_per_block"]
     if params["n_clusters"] > rows:
         raise ScalecloudError(

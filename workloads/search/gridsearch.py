@@ -33,7 +33,13 @@ WORKLOAD = Workload(
             "scalecloud (tokenises once per n-gram range) or dask-ml (for comparison)",
             choices=("scalecloud", "dask-ml"),
         ),
-        Param("data", "path", None, "your own CSV or Parquet file instead of the synthetic corpus"),
+        Param(
+            "data",
+            "data",
+            None,
+            "your own CSV or Parquet file or folder (a local path or an s3://, gs:// or "
+            "abfs:// URL, read on the client) instead of the synthetic corpus",
+        ),
         Param("text_column", "str", "text", "text column of --set data"),
         Param("label_column", "str", "label", "label column of --set data"),
     ),

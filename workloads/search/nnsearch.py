@@ -46,7 +46,13 @@ WORKLOAD = Workload(
             "sklearn (MLPClassifier) or keras (scikeras; the keras extra)",
             choices=("sklearn", "keras"),
         ),
-        Param("data", "path", None, "your own CSV or Parquet file instead of breast cancer"),
+        Param(
+            "data",
+            "data",
+            None,
+            "your own CSV or Parquet file or folder (a path or an s3://, gs:// or abfs:// "
+            "URL) instead of breast cancer",
+        ),
         Param(
             "feature_columns", "strs", None, "columns of --set data (default: all but the label)"
         ),

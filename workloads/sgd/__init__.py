@@ -80,7 +80,13 @@ WORKLOAD = Workload(
             None,
             "loss whose time to reach is reported (default: 1.01 × the lowest loss of the run)",
         ),
-        Param("data", "path", None, "your own CSV or Parquet file instead of generated rows"),
+        Param(
+            "data",
+            "data",
+            None,
+            "your own CSV or Parquet file or folder (a local path or an s3://, gs:// or "
+            "abfs:// URL, read on the client and scattered) instead of generated rows",
+        ),
         Param(
             "feature_columns", "strs", None, "columns of --set data (default: all but the label)"
         ),

@@ -1,0 +1,121 @@
+"""KMeans on the user's own data (``--set data=PATH_OR_URL``): planned on the client from
+metadata, read by the workers themselves block by block (``data.plan.BlockReader`` is the
+partitions' ``make``), then fitted as generated data is. A partition stays a function of
+its block ids, so a lost worker's partition is read again elsewhere."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from scalecloud.infra.errors import ScalecloudError
+from scalecloud.infra.events import Event, EventFn
+from scalecloud.workloads.core import WorkloadResult
+
+
+def check(params: dict[str, Any]) -> None:
+    """Everything metadata tells, before any cluster is touched: the data exists and can
+    be read from here, its columns exist and are numeric, no nulls where Parquet counts
+    them, and at least as many rows as clusters (where the rows are known before reading:
+    not for CSV, whose rows are counted as the workers read them)."""
+    from scalecloud.workloads.data.blocks import plan
+
+    if params["implementation"] != "scalecloud":
+        raise ScalecloudError(
+            "--set data works with the scalecloud implementation only",
+            "leave implementation at scalecloud (dask-ml's path generates its data)",
+        )
+    found = plan(params["data"], params.get("columns"))
+    if found.n_rows is not None and params["n_clusters"] > found.n_rows:
+        raise ScalecloudError(
+            f"{params['n_clusters']} clusters need at least as many rows, and {params['data']} "
+            f"has {found.n_rows:,}",
+            f"lower n_clusters, e.g. --set n_clusters={min(found.n_rows, 12)}",
+        )
+
+
+def choose_storage(client: Any, nbytes: int, n_features: int, storage: str) -> str:
+    """``memory`` when the rows (with the fused kernel's float32 copy) fit in half the
+    workers' memory, else ``regenerate`` (read again in every pass)."""
+    import scalecloud.workloads.kmeans.lloyd as lloydkernel
+
+    if storage != "auto":
+        return storage
+    if lloydkernel.available(n_features):
+        nbytes = int(nbytes * 1.5) + nbytes // max(1, 2 * n_features)
+    workers = client.scheduler_info()["workers"].values()
+    budget = sum(w.get("memory_limit") or 0 for w in workers)
+    return "memory" if not budget or nbytes <= 0.5 * budget else "regenerate"
+
+
+def fit(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> dict[str, Any]:
+    import scalecloud.workloads.kmeans.fast as fastkmeans
+    from scalecloud.workloads.data.blocks import BlockReader, plan
+
+    found = plan(params["data"], params.get("columns"))
+    storage = choose_storage(client, found.nbytes, found.n_features, params["storage"])
+    on_event(Event("step", f"reading {params['data']} on the workers ({found.describe()}; "
+                           f"{storage})"))  # fmt: skip
+    start = time.perf_counter()
+    data = fastkmeans.scatter_partitions(
+        client, BlockReader(found), len(found.blocks), keep=storage == "memory",
+        on_event=on_event,
+    )  # fmt: skip
+    read_s = time.perf_counter() - start
+    try:
+        if params["n_clusters"] > data.n:
+            raise ScalecloudError(
+                f"{params['n_clusters']} clusters need at least as many rows, and "
+                f"{params['data']} has {data.n:,}",
+                f"lower n_clusters, e.g. --set n_clusters={min(data.n, 12)}",
+            )
+        on_event(Event("step", "initialising centers with k-means++ on a sample"))
+        start = time.perf_counter()
+        init = fastkmeans.init_centers(client, data, params["n_clusters"], seed)
+        on_event(Event("step", "fitting KMeans (scalecloud, Lloyd)"))
+        result = fastkmeans.fit(
+            client, data, init, max_iter=params["max_iter"], tol=params["tol"],
+            on_iteration=lambda i, inertia: on_event(
+                Event("info", f"iteration {i + 1}: inertia {inertia:.6g}")
+            ),
+        )  # fmt: skip
+        fit_s = time.perf_counter() - start
+    finally:
+        client.cancel(data.futures)
+    return {
+        "inertia": result.inertia,
+        "n_iter": result.n_iter,
+        "converged": result.converged,
+        "cluster_sizes": result.cluster_sizes,
+        "inertia_history": result.inertia_history,
+        "pass_s": result.pass_s,
+        "fit_s": round(fit_s, 4),
+        "read_s": round(read_s, 4),
+        "generate_s": round(read_s, 4),  # the time to have the data on the workers
+        "data_bytes": data.n * data.n_features * 8,
+        "n_rows": data.n,
+        "n_features": data.n_features,
+        "data_format": found.format,
+        "data_blocks": len(found.blocks),
+        "data_columns": [str(c) for c in found.columns],
+        "storage": storage,
+        "init_centers": result.init_centers.tolist(),
+        "centers": result.centers.tolist(),
+    }
+
+
+def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> WorkloadResult:
+    metrics = dict(fit(client, params, seed, on_event), implementation="scalecloud")
+    gb_s = metrics["data_bytes"] / 1e9 / max(metrics["read_s"], 1e-9)
+    summary = [
+        ("inertia", f"{metrics['inertia']:.6g}"),
+        ("iterations", f"{metrics['n_iter']} ({metrics['converged']})"),
+        ("cluster sizes", ", ".join(str(s) for s in metrics["cluster_sizes"])),
+        ("fit time", f"{metrics['fit_s']:.2f} s"),
+        ("data", f"{params['data']}: {metrics['data_format']}, {metrics['data_blocks']} "
+                 f"blocks, {metrics['data_bytes'] / 1e9:.3f} GB ({metrics['n_rows']:,} × "
+                 f"{metrics['n_features']})"),
+        ("read time", f"{metrics['read_s']:.2f} s ({gb_s:.2f} GB/s as float64)"),
+        ("implementation", f"scalecloud ({metrics['storage']})"),
+    ]  # fmt: skip
+    return WorkloadResult(metrics=metrics, summary=summary)
