@@ -545,6 +545,10 @@ def test_status_and_submit_of_an_unreachable_cloud_cluster_through_the_cli(bare)
     assert "USD/hour" in text and "official Dask image" in text and "1-2 × e2-standard-4" in text
     submit = bare("submit", "kmeans", "--set", "n_blocks=1")
     assert submit.code == 1 and "cannot reach the scheduler Service of 's1'" in submit.err
+    # env goes through the port-forward too, never dialing status's "port-forward to ..."
+    env = bare("env", "--name", "s1")
+    assert env.code == 1 and "cluster 's1' is unreachable" in env.err, env.err
+    assert "port-forward to" not in env.err and "Traceback" not in env.err
     down = bare("down", "--name", "s1")  # no pulumi here: refused, and the record is kept
     assert down.code == 1 and "Pulumi CLI" in down.err and bare.records() == ["s1.json"]
     (bare.home / "clusters" / "s1.json").unlink()  # the fixture's cleanup needs pulumi too
