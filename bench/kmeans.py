@@ -5,6 +5,10 @@ and the memory-bandwidth bound of one pass over the data, measured in the same r
     python bench/kmeans.py --n-blocks 500   # the lecture's 10M × 20 (1.6 GB)
     python bench/kmeans.py --storage regenerate --n-blocks 50   # larger-than-memory mode
 
+The generation line: generating the data on the workers against its bound, the legacy
+normal draws that fix the blocks (``RandomState(i).standard_normal``, timed on the workers,
+all at once, in the same run) × blocks ÷ workers.
+
 The recovery line: a fit with one worker killed (SIGKILL) after its first pass, against
 the undisturbed fits of the same run (--skip-recovery leaves it out).
 
@@ -33,6 +37,61 @@ def read_pass(part) -> float:
     for chunk in part.chunks():
         chunk.sum()
     return time.perf_counter() - start
+
+
+def block_costs(make, ids: list[int]) -> dict[str, float]:
+    """Median seconds per block on this worker, of the wall clock and of this thread's CPU:
+    the legacy normal draws alone (the bound), scikit-learn's make_blobs (the generation
+    before ``kmeans.blobs``), and ``fill`` into fresh arrays (rows, float32 copy, norms,
+    statistics)."""
+    import numpy as np
+    from scalecloud.workloads.kmeans import block_seed
+    from sklearn.datasets import make_blobs
+
+    rows, d = make.rows, make.n_features
+
+    def fill(i: int) -> None:
+        x, xt, norms = (
+            np.empty((rows, d)),
+            np.empty((d, rows), np.float32),
+            np.empty(rows, np.float32),
+        )
+        make.fill(i, x, [(xt, norms, 0, 0, rows)])
+
+    steps = {
+        "draws": lambda i: np.random.RandomState(block_seed(make.seed, i)).standard_normal(
+            (rows, d)
+        ),
+        "make_blobs": lambda i: make_blobs(
+            n_samples=rows, centers=make.centers, random_state=block_seed(make.seed, i)
+        ),
+        "fill": fill,
+    }
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in steps}
+    for i in ids:
+        for name, step in steps.items():
+            wall, cpu = time.perf_counter(), time.thread_time()
+            step(i)
+            times[name].append((time.perf_counter() - wall, time.thread_time() - cpu))
+    return {
+        f"{name} {clock}": statistics.median(t[k] for t in values)
+        for name, values in times.items()
+        for k, clock in enumerate(("wall", "cpu"))
+    }
+
+
+def warm_generation(make) -> None:
+    """Compile (or load from numba's cache) the generation kernel: not part of its cost."""
+    import numpy as np
+
+    rows, d = 2, make.n_features
+    x, xt, norms = np.empty((rows, d)), np.empty((d, rows), np.float32), np.empty(rows, np.float32)
+    make.fill(0, x, [(xt, norms, 0, 0, rows)])
+
+
+def cpu_seconds() -> float:
+    """CPU time of this worker process so far (all its threads)."""
+    return time.process_time()
 
 
 def spilled(dask_worker) -> int:
@@ -89,13 +148,33 @@ def main() -> None:
         f"scalecloud's kernel: {args.kernel}\n"
     )
     with local_cluster(args.workers) as client:
+        client.run(warm_generation, make)
+        # The bound of generation, measured on every worker at once, as generation runs:
+        # blocks of its share, each drawn, made with make_blobs, and filled.
+        sample = min(20, max(1, args.n_blocks // args.workers))
+        workers = sorted(client.scheduler_info()["workers"])
+        costs = client.gather(
+            [
+                client.submit(
+                    block_costs, make, list(range(w * sample, (w + 1) * sample)),
+                    workers=[worker], pure=False,
+                )
+                for w, worker in enumerate(workers)
+            ]
+        )  # fmt: skip
+        per_block = {k: statistics.median(c[k] for c in costs) for k in costs[0]}
+        cpu_before = client.run(cpu_seconds)
         start = time.perf_counter()
         data = fastkmeans.scatter_partitions(
             client, make, args.n_blocks, keep=args.storage == "memory"
         )
         scatter_s = time.perf_counter() - start
+        cpu_after = client.run(cpu_seconds)
+        scatter_cpu = sum(cpu_after[w] - cpu_before[w] for w in workers)
         nbytes = data.n * 20 * 8
         init = fastkmeans.init_centers(client, data, 12, args.seed)
+        gen_bound = per_block["draws wall"] * args.n_blocks / args.workers
+        gen_bound_cpu = per_block["draws cpu"] * args.n_blocks
 
         # scalecloud
         fits: list = []
@@ -211,6 +290,24 @@ def main() -> None:
     print(
         f"data {nbytes / 1e9:.2f} GB generated on the workers in {scatter_s:.2f} s; worker memory "
         f"{memory / 1e9:.2f} GB; keys spilled to disk: {spill}"
+    )
+    print(
+        f"generation: {scatter_s:.2f} s; bound (legacy normal draws "
+        f"{per_block['draws wall'] * 1e3:.2f} ms per block × {args.n_blocks} blocks / "
+        f"{args.workers} workers) {gen_bound:.2f} s; ratio {scatter_s / gen_bound:.2f}  (goal <= 1.5)"
+    )
+    print(
+        f"  CPU of the workers: {scatter_cpu:.2f} s; the draws' "
+        f"({per_block['draws cpu'] * 1e3:.2f} ms per block × {args.n_blocks}) {gen_bound_cpu:.2f} s; "
+        f"ratio {scatter_cpu / gen_bound_cpu:.2f}"
+    )
+    print(
+        "  per block on the workers (wall; CPU): legacy draws "
+        f"{per_block['draws wall'] * 1e3:.2f}; {per_block['draws cpu'] * 1e3:.2f} ms, fill (rows, "
+        f"float32 copy, norms, statistics) {per_block['fill wall'] * 1e3:.2f}; "
+        f"{per_block['fill cpu'] * 1e3:.2f} ms ({per_block['fill cpu'] / per_block['draws cpu']:.2f}x "
+        f"the draws' CPU), make_blobs alone {per_block['make_blobs wall'] * 1e3:.2f}; "
+        f"{per_block['make_blobs cpu'] * 1e3:.2f} ms"
     )
     if dm_s is not None:
         print(f"speed-up over dask-ml on the same cluster:      {dm_s / sc_s:6.1f}x  (goal >= 5)")

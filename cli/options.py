@@ -79,6 +79,14 @@ WorkloadArg = Annotated[
         help="A workload (kmeans, gridsearch, nnsearch) or the path of a Python script."
     ),
 ]
+ShipOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--ship", metavar="PATH", show_default=False,
+        help="A file or package folder that a script's tasks import, sent to the workers with "
+        "the script's own folder (repeatable; .gitignore is followed).",
+    ),
+]  # fmt: skip
 ScriptArgs = Annotated[
     list[str] | None, typer.Argument(help="Arguments passed to the script.", show_default=False)
 ]

@@ -31,6 +31,7 @@ def submit(
     settings: opt.SetOpt = None,
     seed: opt.SeedOpt = None,
     name: opt.NameOpt = None,
+    ship: opt.ShipOpt = None,
     strict_versions: opt.StrictVersionsOpt = False,
     as_json: opt.JsonOpt = False,
 ) -> None:
@@ -38,6 +39,8 @@ def submit(
 
     A script runs with DASK_SCHEDULER_ADDRESS set, so a plain Client() inside it
     connects to the cluster; its output streams through and its exit code is kept.
+    The script's folder is importable on the workers (sent to them on a cloud, its
+    .gitignore followed); --ship adds a module or package from elsewhere.
     Every run is recorded (see: scalecloud runs).
 
     Examples:
@@ -47,13 +50,15 @@ def submit(
       scalecloud submit gridsearch --set data=reviews.csv --set text_column=body
 
       scalecloud submit my_experiment.py -- --epochs 3
+
+      scalecloud submit my_experiment.py --ship ../mylib
     """
     from scalecloud.cli.render import EventView
 
     from scalecloud.cluster import Cluster
     from scalecloud.session import prepare
 
-    prepared = prepare(workload, *(args or ()), seed=seed, settings=settings or ())
+    prepared = prepare(workload, *(args or ()), seed=seed, settings=settings or (), ship=ship or ())
     with EventView(quiet=as_json) as view, Cluster.attach(name, on_event=view) as cluster:
         run = cluster.submit(prepared, strict_versions=strict_versions)
     show_run(run, cluster.name, as_json)
@@ -71,6 +76,7 @@ def run(
     args: opt.ScriptArgs = None,
     settings: opt.SetOpt = None,
     seed: opt.SeedOpt = None,
+    ship: opt.ShipOpt = None,
     provider: opt.ProviderOpt = "local",
     name: Annotated[
         str | None,
@@ -119,7 +125,7 @@ def run(
     from scalecloud.cluster import Cluster, fresh_name
     from scalecloud.session import prepare
 
-    prepared = prepare(workload, *(args or ()), seed=seed, settings=settings or ())
+    prepared = prepare(workload, *(args or ()), seed=seed, settings=settings or (), ship=ship or ())
     with EventView(quiet=as_json) as view:
         cluster = Cluster(
             provider, name or fresh_name(), workers=workers,

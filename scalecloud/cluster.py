@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import weakref
+from collections.abc import Sequence
+from os import PathLike
 from typing import TYPE_CHECKING, Any
 
 from scalecloud.infra.errors import ScalecloudError
@@ -125,18 +127,21 @@ class Cluster(ClusterSession):
         seed: int | None = None,
         strict_versions: bool = False,
         rerun_of: str | None = None,
+        ship: Sequence[str | PathLike[str]] = (),
         **params: Any,
     ) -> Run:
         """Run a built-in workload (``"kmeans"``, ``"gridsearch"``, ``"nnsearch"``) with
         ``params``, or a script path with ``args``, recorded exactly as the CLI records it.
+        A script's folder is importable on the workers (sent to them where they run
+        elsewhere, ``.gitignore`` followed); ``ship`` adds files or package folders.
 
         Example::
 
             run = cluster.submit("kmeans", n_blocks=500, seed=0)
-            run = cluster.submit("experiment.py", "--epochs", "3")
+            run = cluster.submit("experiment.py", "--epochs", "3", ship=["../mylib"])
         """
         if isinstance(workload, str):
-            workload = prepare(workload, *args, seed=seed, **params)
+            workload = prepare(workload, *args, seed=seed, ship=ship, **params)
         outcome = self.execute(workload, strict_versions=strict_versions, rerun_of=rerun_of)
         return Run.of(outcome)
 

@@ -174,10 +174,14 @@ class ClusterSession:
     def check_run(self, prepared: PreparedRun) -> None:
         """Refuse a prepared run this cluster cannot serve, before anything is created or
         recorded: data its workers read themselves, given as a local path, where the
-        workers do not share this machine's files (a cloud or minikube)."""
+        workers do not share this machine's files (a cloud or minikube); a script whose
+        folder (with its --ship paths) is too large to send to workers elsewhere."""
         from scalecloud.workloads.runner import local_data
+        from scalecloud.workloads.shipping import needs_shipping, user_code
 
         found = descriptor(self.spec.provider)
+        if prepared.script is not None and needs_shipping(found.same_environment):
+            user_code(prepared.script, prepared.ship)  # over the limit: an error, here
         if found.shares_local_files:
             return
         for param, path in local_data(prepared):

@@ -8,11 +8,13 @@ torn down, SIGINT and SIGTERM are held off, so that teardown is never cut short.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from os import PathLike
 from typing import Any
 
 from scalecloud.infra.errors import Terminated
@@ -25,13 +27,15 @@ def prepare(
     *args: str,
     seed: int | None = None,
     settings: Sequence[str] = (),
+    ship: Sequence[str | PathLike[str]] = (),
     **params: Any,
 ) -> PreparedRun:
     """A workload (or script) request, checked completely before any cluster is touched.
 
     ``params`` are a built-in workload's parameters as values (``n_blocks=500``) or text
     (``n_blocks="500"``); ``settings`` the same as ``key=value`` text, as ``--set`` gives
-    them. ``args`` go to a script.
+    them. ``args`` go to a script; ``ship``: more files or package folders a script's
+    tasks import, sent to the workers with the script's own folder.
 
     Example::
 
@@ -40,7 +44,10 @@ def prepare(
     from scalecloud.workloads.runner import WorkloadRequest
     from scalecloud.workloads.runner import prepare as check
 
-    request = WorkloadRequest(target, tuple(settings), seed, tuple(args), tuple(params.items()))
+    request = WorkloadRequest(
+        target, tuple(settings), seed, tuple(args), tuple(params.items()),
+        tuple(os.fspath(path) for path in ship),
+    )  # fmt: skip
     return check(request)
 
 

@@ -49,6 +49,10 @@ class SlowBlocks(kmeans.BlockMaker):
         time.sleep(0.25)
         return super().__call__(index)
 
+    def fill(self, index: int, x: Any, pieces: Any = ()) -> Any:
+        time.sleep(0.25)  # what Partition calls: a block written into its arrays
+        return super().fill(index, x, pieces)
+
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 

@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.gcp import GcpProvider
+from scalecloud.infra.kube.readiness import Readiness
 from scalecloud.infra.spec import ClusterSpec
 from scalecloud.infra.state import StateStore
 
@@ -139,6 +140,16 @@ def fake(tmp_path, monkeypatch):
     fake.live = {"nodes": 2, "scheduler_ready": True, "dask_cluster": True,
                  "workers": [{"name": "w-1", "phase": "Running"}, {"name": "w-2", "phase": "Pending"}]}  # fmt: skip
     provider._live = lambda name, kspec: fake.live
+    # What up waits for after Pulumi: the Dask pods, as the fake cluster reports them.
+    fake.readiness = [Readiness(scheduler_ready=True, workers_ready=1, workers=1)]
+    fake.reached = []
+    provider._readiness = lambda name, kspec: (
+        fake.readiness.pop(0) if len(fake.readiness) > 1 else fake.readiness[0]
+    )
+    provider._reach = lambda info: fake.reached.append(info.name) or True
+    fake.images = []  # the registry: every image exists
+    provider._image_exists = lambda image: fake.images.append(image) or True
+    provider._logs = lambda name, kspec, problem: ["pip: No matching distribution", "exit 1"]
     provider._delete_dask_first = lambda name, kspec, on_event: fake.calls.append(["delete-dask"])
     fake.cloud_left = []
     provider.cloud_leftovers = lambda kspec: fake.cloud_left
@@ -540,6 +551,10 @@ def test_status_and_submit_of_an_unreachable_cloud_cluster_through_the_cli(bare)
     assert "USD/hour" in text and "official Dask image" in text and "1-2 × e2-standard-4" in text
     submit = bare("submit", "kmeans", "--set", "n_blocks=1")
     assert submit.code == 1 and "cannot reach the scheduler Service of 's1'" in submit.err
+    # env goes through the port-forward too, never dialing status's "port-forward to ..."
+    env = bare("env", "--name", "s1")
+    assert env.code == 1 and "cluster 's1' is unreachable" in env.err, env.err
+    assert "port-forward to" not in env.err and "Traceback" not in env.err
     down = bare("down", "--name", "s1")  # no pulumi here: refused, and the record is kept
     assert down.code == 1 and "Pulumi CLI" in down.err and bare.records() == ["s1.json"]
     (bare.home / "clusters" / "s1.json").unlink()  # the fixture's cleanup needs pulumi too
@@ -565,6 +580,9 @@ esac
     provider._live = lambda name, kspec: {"nodes": 1, "scheduler_ready": True,
                                          "dask_cluster": True, "workers": []}  # fmt: skip
     provider._delete_dask_first = lambda name, kspec, on_event: None
+    provider._readiness = lambda name, kspec: Readiness(True, 1, 1)
+    provider._reach = lambda info: True
+    provider._image_exists = lambda image: True
     provider.cloud_leftovers = lambda kspec: []
     provider.up(ClusterSpec(provider="minikube", name="m1", workers=1), lambda e: None)
     assert provider.store.get("m1")["prepared"] == {"started_minikube": True}

@@ -13,7 +13,8 @@ class Obj:
         self.api, self.kind, self.name = api, kind, name
         self.labels = labels or {}
         self.status = {"phase": phase}
-        self.raw = {"metadata": {"name": name}, "status": {}}
+        ready = {"type": "Ready", "status": "True" if phase == "Running" else "False"}
+        self.raw = {"metadata": {"name": name}, "status": {"phase": phase, "conditions": [ready]}}
 
     def delete(self):
         self.api.deleted.append((self.kind, self.name))
@@ -69,6 +70,7 @@ def test_live_state_counts_this_clusters_nodes_and_workers(api):
     assert state == {
         "nodes": 2, "scheduler_ready": True, "dask_cluster": True, "load_balancer": None,
         "workers": [{"name": "k1-w1", "phase": "Running"}, {"name": "k1-w2", "phase": "Pending"}],
+        "workers_ready": 1, "problems": [],
     }  # fmt: skip
     api.objects = [o for o in api.objects if not o.kind.startswith("daskclusters")]
     assert kube_live.live_state({}, SPEC)["dask_cluster"] is False

@@ -20,7 +20,8 @@ from sklearn.cluster import KMeans
 from test_cli_errors import assert_one_line_error
 
 ROWS, FEATURES = 3000, 4
-BUCKET = "scalecloud-test"
+# moto keeps its buckets per process: a name no other test module uses
+BUCKET = "scalecloud-userdata-test"
 FAKE_KEYS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
              "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
 

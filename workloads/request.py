@@ -21,6 +21,8 @@ class WorkloadRequest:
     args: tuple[str, ...] = ()
     # Parameter values as Python objects (the API's keyword arguments), after settings.
     values: tuple[tuple[str, Any], ...] = ()
+    # More files or folders to send to the workers with a script (--ship).
+    ship: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class PreparedRun:
     script: Path | None = None
     args: tuple[str, ...] = ()
     seed_given: bool = True
+    # A script's --ship paths (resolved); its own folder is always shipped.
+    ship: tuple[Path, ...] = ()
 
 
 @dataclass

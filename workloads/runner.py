@@ -49,13 +49,23 @@ def prepare(request: WorkloadRequest) -> PreparedRun:
                 "--set applies to built-in workloads, not to scripts",
                 f"pass arguments to the script after it: scalecloud submit {request.target} ARG ...",
             )
+        ship = ship_paths(request.ship)
+        params: dict[str, Any] = {"script": str(path.resolve())}
+        if ship:
+            params["ship"] = [str(p) for p in ship]
         return PreparedRun(
             path.name,
             seed,
-            {"script": str(path.resolve())},
+            params,
             script=path.resolve(),
             args=request.args,
             seed_given=request.seed is not None,
+            ship=ship,
+        )
+    if request.ship:
+        raise ScalecloudError(
+            "--ship applies to scripts, not to built-in workloads",
+            "built-in workloads send their own code to the workers; leave --ship out",
         )
     workload = get_workload(request.target)
     if request.args:
@@ -70,6 +80,20 @@ def prepare(request: WorkloadRequest) -> PreparedRun:
     return PreparedRun(
         workload.name, seed, params, workload=workload, seed_given=request.seed is not None
     )
+
+
+def ship_paths(given: tuple[str, ...] | list[str]) -> tuple[Path, ...]:
+    """The ``--ship`` paths, resolved; an error for one that does not exist."""
+    found = []
+    for text in given:
+        path = Path(text).expanduser()
+        if not path.exists():
+            raise ScalecloudError(
+                f"--ship {text}: no such file or folder",
+                "give a module (helpers.py) or a package folder (mypkg/) to send to the workers",
+            )
+        found.append(path.resolve())
+    return tuple(dict.fromkeys(found))
 
 
 def local_data(run: PreparedRun) -> list[tuple[str, str]]:
@@ -231,6 +255,7 @@ def _run_script(
     recorder: Recorder | None,
     strict: bool,
 ) -> RunOutcome:
+    from scalecloud.workloads import shipping
     from scalecloud.workloads.progress import ProgressMonitor
 
     assert run.script is not None
@@ -240,8 +265,15 @@ def _run_script(
         SCALECLOUD_CLUSTER=cluster.name,
         SCALECLOUD_SEED=str(run.seed),
     )
+    if run.ship:  # what the workers import, the script imports too
+        shipped = [str(path.parent) for path in run.ship]
+        env["PYTHONPATH"] = os.pathsep.join([*shipped, *filter(None, [env.get("PYTHONPATH")])])
     with _connect(cluster, on_event) as client:
         check_versions(client, on_event, recorder, strict)
+        copy = shipping.needs_shipping(cluster.same_environment)
+        shown = shipping.ship_user_code(client, run.script, run.ship, copy)
+        what = f"{run.script.parent}" + (" and the --ship paths" if run.ship else "")
+        on_event(Event("step", f"{what}: importable on the workers ({shown})"))
         on_event(Event("step", f"running {run.script.name} on {cluster.scheduler_address}"))
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, str(run.script), *run.args], env=env)

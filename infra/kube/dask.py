@@ -165,7 +165,14 @@ def namespace_manifest(spec: KubeSpec) -> dict[str, Any]:
 
 
 def operator_release_args(spec: KubeSpec) -> dict[str, Any]:
-    """The operator's Helm release: public chart, pinned, in the cluster's namespace."""
+    """The operator's Helm release: public chart, pinned, in the cluster's namespace.
+
+    One operator per scalecloud cluster, confined to its namespace: a namespaced Role
+    instead of the chart's fixed-name ClusterRole (two clusters on one Kubernetes, as on
+    minikube, would collide on it), and kopf watching that namespace only, so each
+    DaskCluster has exactly one operator and clusters come and go in any order. The CRDs
+    are cluster-wide: Helm installs them with the first release and never deletes them.
+    """
     return {
         "chart": OPERATOR_CHART,
         "version": operator_version(),
@@ -174,7 +181,11 @@ def operator_release_args(spec: KubeSpec) -> dict[str, Any]:
         "name": "dask-operator",
         "atomic": True,
         "cleanup_on_fail": True,
-        "values": {"podAnnotations": dict(spec.labels)},  # a key of the chart's values.yaml
+        "values": {  # keys of the chart's values.yaml
+            "podAnnotations": dict(spec.labels),
+            "rbac": {"create": True, "cluster": False},
+            "kopfArgs": ["--namespace", spec.namespace],
+        },
     }
 
 

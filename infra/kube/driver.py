@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, ClassVar
 
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn
-from scalecloud.infra.kube.live import API_TIMEOUT_S, status_rows
+from scalecloud.infra.kube.live import status_rows
 from scalecloud.infra.kube.preflight import find_pulumi_cli
+from scalecloud.infra.kube.reach import DASHBOARD_PORT, SCHEDULER_PORT, KubeReach
 from scalecloud.infra.kube.spec import KubeSpec, kube_spec, require_extra
 from scalecloud.infra.kube.stack import StackBackend, engine_events, last_line
 from scalecloud.infra.provider import ClusterInfo, ClusterState, WorkerInfo
@@ -32,11 +32,9 @@ from scalecloud.infra.spec import ClusterSpec
 from scalecloud.infra.state import StateStore, owner_alive, owner_stamp
 
 PROJECT = "scalecloud"
-SCHEDULER_PORT = 8786
-DASHBOARD_PORT = 8787
 
 
-class PulumiProvider:
+class PulumiProvider(KubeReach):
     """A Dask cluster on Kubernetes, declared by a Pulumi program and driven by its stack."""
 
     name: ClassVar[str]
@@ -82,6 +80,33 @@ class PulumiProvider:
                 )
         self.check_credentials(spec)
 
+    def _check_image(self, spec: KubeSpec, on_event: EventFn) -> None:
+        """Before anything exists: the image's tag must be in its registry."""
+        from scalecloud.infra.image import official_image
+
+        image = spec.image or official_image()
+        found = self._image_exists(image)
+        if found is None:
+            on_event(Event("warning", f"could not check that {image} exists (a private "
+                                      "registry, or no network); pods fail if it does not"))  # fmt: skip
+        elif not found:
+            why = (
+                "the official Dask images appear only once conda-forge has the release, "
+                "and only for the Pythons they are built for; "
+                if not spec.image
+                else ""
+            )
+            raise ScalecloudError(
+                f"the image {image} does not exist in its registry",
+                f"{why}build and push one: scalecloud image --push REGISTRY/NAME, then "
+                "up --image REGISTRY/NAME:TAG",
+            )
+
+    def _image_exists(self, image: str) -> bool | None:
+        from scalecloud.infra.kube.imagecheck import image_exists
+
+        return image_exists(image)
+
     def up(self, spec: ClusterSpec, on_event: EventFn) -> ClusterInfo:
         existing = self.status(spec.name)
         if existing is not None and existing.state == ClusterState.RUNNING:
@@ -96,6 +121,7 @@ class PulumiProvider:
             )
         kspec = kube_spec(spec)
         self.preflight(kspec)
+        self._check_image(kspec, on_event)
         prepared = self.prepare(kspec, on_event)
         if existing is not None:
             # Half made, unreachable, or its DaskCluster removed by the idle timeout:
@@ -141,6 +167,9 @@ class PulumiProvider:
         record.pop("owner", None)
         with self.store.lock():
             self.store.put(spec.name, record)
+        info = self.status(spec.name, live_check=False)
+        assert info is not None
+        self._wait_for_dask(info, kspec, on_event)
         info = self.status(spec.name)
         assert info is not None
         return info
@@ -188,9 +217,12 @@ class PulumiProvider:
                 "hourly_cost_range": [cost["hourly_min"], cost["hourly_max"]],
                 "namespace": kspec.namespace, "stack": name,
                 "live_nodes": live["nodes"] if live else None,
+                "scheduler_ready": live.get("scheduler_ready") if live else None,
+                "workers_ready": live.get("workers_ready") if live else None,
+                "problems": live.get("problems", []) if live else [],
                 "kubeconfig": str(self.stacks.kubeconfig_path(name)),
             },
-            rows=status_rows(kspec, cost),
+            rows=status_rows(kspec, cost, live),
         )  # fmt: skip
 
     def scale(self, name: str, workers: int | None, adapt: tuple[int, int] | None) -> None:
@@ -316,76 +348,3 @@ class PulumiProvider:
             )
         else:
             on_event(Event("info", f"{self.name} reports nothing labelled for {name!r}"))
-
-    def _delete_dask_first(self, name: str, kspec: KubeSpec, on_event: EventFn) -> None:
-        """Delete the DaskCluster while the operator runs, and wait for its Services (a
-        LoadBalancer's cloud resources are not in Pulumi's state) to go. Best effort: an
-        unreachable cluster is left to destroy, which drops its objects from state."""
-        from scalecloud.infra.kube.live import delete_dask_objects
-
-        on_event(Event("step", f"deleting the Dask objects of {name!r} first"))
-        try:
-            left = delete_dask_objects(self._kube_access(name), kspec)
-        except Exception as exc:  # unreachable or already gone: destroy handles it
-            on_event(Event("info", f"could not reach the cluster ({last_line(exc)}); destroying"))
-            return
-        if left:
-            on_event(Event("warning", f"still there after 5 minutes: {', '.join(left)}"))
-
-    def _live(self, name: str, kspec: KubeSpec) -> dict[str, Any] | None:
-        """What the cluster reports now, or None when it cannot be reached."""
-        from scalecloud.infra.kube.live import live_state
-
-        try:
-            return live_state(self._kube_access(name), kspec)
-        except Exception:  # an unreachable cluster is a state to show, not a crash
-            return None
-
-    # -- reaching the scheduler ------------------------------------------------------
-
-    @contextmanager
-    def connect(self, info: ClusterInfo) -> Iterator[ClusterInfo]:
-        """``info`` with local addresses, while port-forwards to the scheduler are open."""
-        import dataclasses
-
-        import kr8s
-        from kr8s.objects import Service
-
-        kspec = KubeSpec.from_dict(self.store.get(info.name)["kube"])  # type: ignore[index]
-        try:
-            api = kr8s.api(**self._kube_access(info.name))
-            api.timeout = API_TIMEOUT_S  # the port-forward's Service lookup has a deadline
-            service = Service.get(kspec.scheduler_service, namespace=kspec.namespace, api=api)
-        except Exception as exc:
-            raise ScalecloudError(
-                f"cannot reach the scheduler Service of {info.name!r}: {last_line(exc)}",
-                f"check the cluster with: scalecloud status --name {info.name}",
-            ) from exc
-        from scalecloud.infra.kube.live import load_balancer_host
-
-        host = load_balancer_host(service.raw) if kspec.expose_cidr else None
-        if host:  # --expose: the LoadBalancer, open to the allowed range only
-            yield dataclasses.replace(
-                info, scheduler_address=f"tcp://{host}:{SCHEDULER_PORT}",
-                dashboard_url=f"http://{host}:{DASHBOARD_PORT}/status",
-            )  # fmt: skip
-            return
-        with (
-            service.portforward(SCHEDULER_PORT, local_port="auto") as port,
-            service.portforward(DASHBOARD_PORT, local_port="auto") as dash,
-        ):
-            yield dataclasses.replace(
-                info, scheduler_address=f"tcp://127.0.0.1:{port}",
-                dashboard_url=f"http://127.0.0.1:{dash}/status",
-            )  # fmt: skip
-
-    def _kube_access(self, name: str) -> dict[str, Any]:
-        """How to reach the cluster: its own kubeconfig, never the user's current context
-        (no arguments would make a client fall back to it, and act on another cluster)."""
-        path = self.stacks.kubeconfig_path(name)
-        if not path.exists():
-            raise ScalecloudError(
-                f"no kubeconfig for {name!r} at {path}",
-                f"its up did not finish: run scalecloud up --name {name} again, or down",
-            )
-        return {"kubeconfig": str(path)}

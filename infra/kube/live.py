@@ -8,9 +8,11 @@ Every call is bounded by a timeout; an unreachable cluster raises, callers decid
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
+from scalecloud.infra.kube.readiness import readiness
 from scalecloud.infra.kube.spec import KubeSpec
 
 API_TIMEOUT_S = 15.0
@@ -41,15 +43,12 @@ def live_state(access: dict[str, Any], spec: KubeSpec) -> dict[str, Any]:
 
     if not descriptor(spec.provider).labels_nodes or not nodes:
         nodes = list(api.get("nodes"))
+    scheduler_pods, worker_pods = dask_pods(access, spec)
     workers = [
-        {"name": pod.name, "phase": pod.status.get("phase", "?")}
-        for pod in api.get(
-            "pods", namespace=spec.namespace, label_selector=_selector(spec, "worker")
-        )
+        {"name": pod["metadata"]["name"], "phase": (pod.get("status") or {}).get("phase", "?")}
+        for pod in worker_pods
     ]
-    schedulers = list(
-        api.get("pods", namespace=spec.namespace, label_selector=_selector(spec, "scheduler"))
-    )
+    now = readiness(scheduler_pods, worker_pods)
     clusters = list(api.get(f"daskclusters.{DASK_GROUP}", namespace=spec.namespace))
     balancer = None
     if spec.expose_cidr:
@@ -60,10 +59,46 @@ def live_state(access: dict[str, Any], spec: KubeSpec) -> dict[str, Any]:
     return {
         "nodes": len(nodes),
         "workers": workers,
-        "scheduler_ready": any(p.status.get("phase") == "Running" for p in schedulers),
+        "scheduler_ready": now.scheduler_ready,
+        "workers_ready": now.workers_ready,
+        "problems": [str(p) for p in now.problems],
         "dask_cluster": any(c.name == spec.name for c in clusters),
         "load_balancer": balancer,
     }
+
+
+def dask_pods(
+    access: dict[str, Any], spec: KubeSpec
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The JSON of the cluster's scheduler pods and worker pods."""
+    api = _api(access)
+
+    def pods(component: str) -> list[dict[str, Any]]:
+        found = api.get("pods", namespace=spec.namespace, label_selector=_selector(spec, component))
+        return [dict(pod.raw) for pod in found]
+
+    return pods("scheduler"), pods("worker")
+
+
+def container_logs(
+    access: dict[str, Any], spec: KubeSpec, pod: str, container: str, lines: int = 5
+) -> list[str]:
+    """The last ``lines`` log lines of a pod's container (of its last run, when it
+    crash-loops); empty when there are none to read."""
+    from kr8s.objects import Pod
+
+    api = _api(access)
+    try:
+        found = Pod.get(pod, namespace=spec.namespace, api=api)
+        for previous in (True, False):
+            with contextlib.suppress(Exception):
+                text = list(found.logs(container=container or None, previous=previous,
+                                       tail_lines=lines, timeout=API_TIMEOUT_S))  # fmt: skip
+                if text:
+                    return [line.rstrip() for line in text][-lines:]
+    except Exception:  # the logs are a courtesy: their absence must not hide the problem
+        return []
+    return []
 
 
 def delete_dask_objects(
@@ -102,12 +137,23 @@ def load_balancer_host(service: dict[str, Any]) -> str | None:
     return None
 
 
-def status_rows(kspec: KubeSpec, cost: dict[str, Any]) -> tuple[tuple[str, str], ...]:
-    """What ``status`` shows of a Kubernetes cluster beyond the Dask part."""
+def status_rows(
+    kspec: KubeSpec, cost: dict[str, Any], live: dict[str, Any] | None = None
+) -> tuple[tuple[str, str], ...]:
+    """What ``status`` shows of a Kubernetes cluster beyond the Dask part: with ``live``
+    (what it reports now), the readiness of the scheduler and workers, and what holds
+    pods back."""
     spot = " (spot)" if kspec.spot else ""
     nodes = f"{kspec.min_nodes}-{kspec.max_nodes} × {kspec.machine_type or '-'}{spot}"
     low, high = cost["hourly_min"], cost["hourly_max"]
+    dask: tuple[tuple[str, str], ...] = ()
+    if live is not None:
+        ready = "ready" if live.get("scheduler_ready") else "not ready"
+        workers = f"{live.get('workers_ready', 0)}/{len(live.get('workers', []))} ready"
+        dask = (("dask", f"scheduler {ready}, workers {workers}"),)
+        dask += tuple(("problem", text) for text in live.get("problems", [])[:3])
     return (
+        *dask,
         ("nodes", f"{nodes} in {kspec.region or '-'}"),
         ("image", kspec.image or "official Dask image + pinned EXTRA_PIP_PACKAGES"),
         ("cost", f"≈ {low:.2f}-{high:.2f} USD/hour (estimate, from scalecloud's price table)"),

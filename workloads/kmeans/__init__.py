@@ -87,22 +87,38 @@ def blob_centers(n_centers: int, n_features: int, seed: int) -> np.ndarray:
 
 
 def make_block(rows: int, centers: np.ndarray, random_state: int) -> np.ndarray:
-    """One block of rows drawn around ``centers``."""
-    from sklearn.datasets import make_blobs
+    """One block of rows drawn around ``centers``: exactly
+    ``make_blobs(n_samples=rows, centers=centers, random_state=random_state)[0]``."""
+    import numpy as np
+    from scalecloud.workloads.kmeans import blobs
 
-    return make_blobs(
-        n_samples=rows, centers=centers, n_features=centers.shape[1], random_state=random_state
-    )[0]
+    x = np.empty((rows, np.shape(centers)[1]))
+    blobs.fill(rows, centers, random_state, x)
+    return x
 
 
 class BlockMaker:
-    """``make(i)`` generates block ``i``: a picklable function of the block index alone."""
+    """``make(i)`` generates block ``i``: a picklable function of the block index alone.
+
+    ``fill`` writes a block straight into arrays that a partition holds (see
+    ``partitions.Partition``): its rows, their float32 copy and norms, in one pass."""
 
     def __init__(self, rows: int, centers: np.ndarray, seed: int) -> None:
         self.rows, self.centers, self.seed = rows, centers, seed
 
+    @property
+    def n_features(self) -> int:
+        return int(self.centers.shape[1])
+
     def __call__(self, index: int) -> np.ndarray:
         return make_block(self.rows, self.centers, block_seed(self.seed, index))
+
+    def fill(self, index: int, x: np.ndarray, pieces: Any = ()) -> tuple[Any, Any, float]:
+        """Block ``index`` into ``x`` and ``pieces``; its mean, m2 and sum of squares (see
+        ``blobs.fill``)."""
+        from scalecloud.workloads.kmeans import blobs
+
+        return blobs.fill(self.rows, self.centers, block_seed(self.seed, index), x, pieces)
 
 
 def make_array(params: dict[str, Any], seed: int) -> Any:

@@ -154,9 +154,15 @@ def warm_up(n_clusters: int, n_features: int) -> None:
 
 
 def _load(k: int, d: int) -> Any:
-    source = _source(k, d)
+    return load_source(f"scalecloud_lloyd_k{k}_d{d}", _source(k, d), "lloyd")
+
+
+def load_source(prefix: str, source: str, attr: str) -> Any:
+    """``attr`` of the module ``source``, written once to the kernel cache and imported from
+    there: numba caches compiled code only for functions of files it can find again (not in
+    the zip that code shipping sends to the workers)."""
     digest = hashlib.sha256(source.encode()).hexdigest()[:12]
-    name = f"scalecloud_lloyd_k{k}_d{d}_{digest}"
+    name = f"{prefix}_{digest}"
     path = _cache_dir() / f"{name}.py"
     if not path.exists():
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
@@ -169,7 +175,7 @@ def _load(k: int, d: int) -> Any:
     # numba's disk cache finds the module again by name when it loads a compiled kernel.
     sys.modules[name] = module
     spec.loader.exec_module(module)
-    return module.lloyd
+    return getattr(module, attr)
 
 
 def _cache_dir() -> Path:
@@ -178,9 +184,13 @@ def _cache_dir() -> Path:
     candidates = []
     if os.environ.get("SCALECLOUD_KERNEL_CACHE"):
         candidates.append(Path(os.environ["SCALECLOUD_KERNEL_CACHE"]))
-    from platformdirs import user_cache_path
+    try:
+        from platformdirs import user_cache_path
 
-    candidates.append(user_cache_path("scalecloud") / "kernels")
+        candidates.append(user_cache_path("scalecloud") / "kernels")
+    except ImportError:  # a worker image has the workloads' packages, not the client's
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        candidates.append(Path(cache) / "scalecloud" / "kernels")
     user = getattr(os, "getuid", lambda: "user")()  # no getuid on Windows
     candidates.append(Path(tempfile.gettempdir()) / f"scalecloud-kernels-{user}")
     for folder in candidates:

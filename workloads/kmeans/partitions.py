@@ -24,7 +24,6 @@ class Partition:
     """One worker's rows: in memory (``x``) or regenerated from their blocks in each pass."""
 
     def __init__(self, make: Callable[[int], Any], block_ids: list[int], keep: bool) -> None:
-        import numpy as np
         import scalecloud.workloads.kmeans.lloyd as lloydkernel
 
         self.make = make
@@ -40,38 +39,87 @@ class Partition:
         self.labels: Any = None
         self._spare: Any = None
         self._ones: Any = None
-        n = 0
-        total = None
-        mean = None
-        m2 = None
-        xx = 0.0
-        parts = []
-        for rows in self._generate():
+        stats = self._fill(keep) if _fills(make) and block_ids else self._concatenate(keep)
+        n, xx = 0, 0.0
+        mean: Any = None
+        m2: Any = None
+        for b_n, b_mean, b_m2, b_xx in stats:
             # Chan et al.'s pairwise update keeps the variance exact enough for tol.
-            b_n, b_mean = len(rows), rows.mean(0)
-            b_m2 = ((rows - b_mean) ** 2).sum(0)
-            if total is None:
+            if mean is None:
                 mean, m2 = b_mean, b_m2
             else:
                 delta = b_mean - mean
                 mean = mean + delta * b_n / (n + b_n)
                 m2 = m2 + b_m2 + delta**2 * n * b_n / (n + b_n)
-            total = True
             n += b_n
-            xx += float(np.einsum("ij,ij->", rows, rows))
+            xx += b_xx
+        self.n, self.mean, self.m2, self.xx = n, mean, m2, xx
+        d = 0 if mean is None else len(mean)
+        if keep and self.segments is None and lloydkernel.available(d):
+            x: Any = self.x  # set by _concatenate
+            self.segments = [(a, b, lloydkernel.prepare(x[a:b])) for a, b in _segment_bounds(n)]
+
+    def _concatenate(self, keep: bool) -> list[tuple[int, Any, Any, float]]:
+        """Any ``make``: its blocks generated, their statistics, concatenated when kept."""
+        import numpy as np
+
+        stats, parts = [], []
+        for rows in self._generate():
+            b_mean = rows.mean(0)
+            b_m2 = ((rows - b_mean) ** 2).sum(0)
+            stats.append((len(rows), b_mean, b_m2, float(np.einsum("ij,ij->", rows, rows))))
             if keep:
                 parts.append(rows)
         if keep:
             self.x = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        self.n, self.mean, self.m2, self.xx = n, mean, m2, xx
-        d = 0 if mean is None else len(mean)
-        if keep and lloydkernel.available(d):
-            bounds = np.linspace(0, n, _threads() + 1).astype(int)
-            self.segments = [
-                (int(a), int(b), lloydkernel.prepare(self.x[a:b]))
-                for a, b in itertools.pairwise(bounds)
-                if b > a
+        return stats
+
+    def _fill(self, keep: bool) -> list[tuple[int, Any, Any, float]]:
+        """A ``make`` with ``fill`` (``BlockMaker``): every block written straight into the
+        partition's arrays, its rows, float32 copy and norms and statistics in one pass;
+        blocks in parallel threads when the worker has several."""
+        import numpy as np
+        import scalecloud.workloads.kmeans.blobs as blobs
+        import scalecloud.workloads.kmeans.lloyd as lloydkernel
+
+        maker: Any = self.make
+        fill, rows, d = maker.fill, maker.rows, maker.n_features
+        n = rows * len(self.block_ids)
+        if keep:
+            self.x = blobs.allocate((n, d), np.float64)
+            if lloydkernel.available(d):
+                self.segments = [
+                    (
+                        a,
+                        b,
+                        (blobs.allocate((d, b - a), np.float32), blobs.allocate(b - a, np.float32)),
+                    )
+                    for a, b in _segment_bounds(n)
+                ]
+
+        scratch = threading.local()  # without keep: one block's rows per thread, reused
+
+        def one(position: int) -> tuple[int, Any, Any, float]:
+            first = position * rows
+            if not keep:
+                if getattr(scratch, "x", None) is None:
+                    scratch.x = np.empty((rows, d))
+                return (rows, *fill(self.block_ids[position], scratch.x))
+            pieces = [
+                (xt, norms, first - a, max(a, first) - first, min(b, first + rows) - first)
+                for a, b, (xt, norms) in self.segments or []
+                if a < first + rows and b > first
             ]
+            block = self.x[first : first + rows]
+            return (rows, *fill(self.block_ids[position], block, pieces))
+
+        threads = min(_threads(), len(self.block_ids))
+        if threads == 1:
+            return [one(p) for p in range(len(self.block_ids))]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(one, range(len(self.block_ids))))
 
     def _generate(self) -> Iterator[Any]:
         import numpy as np
@@ -87,17 +135,36 @@ class Partition:
             yield self.x
 
     def pieces(self) -> Iterator[tuple[int, int, Any, Any]]:
-        """(start, stop, prepared, rows) for the fused kernel (see ``lloydkernel.prepare``)."""
-        import scalecloud.workloads.kmeans.lloyd as lloydkernel
+        """(start, stop, prepared, rows) for the fused kernel (see ``lloydkernel.prepare``);
+        when regenerated, block by block, each valid until the next is asked for."""
 
         if self.segments is not None:
             for start, stop, prepared in self.segments:
                 yield start, stop, prepared, self.x[start:stop]
             return
         start = 0
-        for rows in self.chunks():
-            yield start, start + len(rows), lloydkernel.prepare(rows), rows
+        for rows, prepared in self._prepared_blocks():
+            yield start, start + len(rows), prepared, rows
             start += len(rows)
+
+    def _prepared_blocks(self) -> Iterator[tuple[Any, Any]]:
+        """Each block regenerated, with what the fused kernel reads besides its rows (one
+        pass for a ``make`` with ``fill``, into the same arrays for every block: each is
+        valid until the next is asked for)."""
+        import numpy as np
+        import scalecloud.workloads.kmeans.lloyd as lloydkernel
+
+        if not _fills(self.make):
+            for rows in self._generate():
+                yield rows, lloydkernel.prepare(rows)
+            return
+        maker: Any = self.make
+        rows, d = maker.rows, maker.n_features
+        x = np.empty((rows, d))
+        prepared = np.empty((d, rows), np.float32), np.empty(rows, np.float32)
+        for block_id in self.block_ids:
+            maker.fill(block_id, x, [(*prepared, 0, 0, rows)])
+            yield x, prepared
 
     @property
     def nbytes(self) -> int:
@@ -105,6 +172,20 @@ class Partition:
         norms."""
         copies = sum(xt.nbytes + norms.nbytes for _, _, (xt, norms) in self.segments or [])
         return 0 if self.x is None else int(self.x.nbytes + copies)
+
+
+def _fills(make: Any) -> bool:
+    """Whether ``make`` also writes its blocks into given arrays (``BlockMaker.fill``, with
+    ``rows`` and ``n_features``); any other callable returning a block's rows works too."""
+    return all(hasattr(make, name) for name in ("fill", "rows", "n_features"))
+
+
+def _segment_bounds(n: int) -> list[tuple[int, int]]:
+    """The rows of each thread's segment: ``n`` rows split evenly."""
+    import numpy as np
+
+    bounds = np.linspace(0, n, _threads() + 1).astype(int)
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def summary(part: Partition) -> dict[str, Any]:

@@ -69,9 +69,15 @@ def prepare_rerun(record: dict[str, Any]) -> PreparedRun:
                 f"run {record['id']} had secret arguments, which were not recorded",
                 f"submit it again by hand: scalecloud submit {path} --seed {seed} ARG ...",
             )
+        from scalecloud.workloads.runner import ship_paths
+
+        shipped = list((record.get("params") or {}).get("ship") or [])
+        params: dict[str, Any] = {"script": str(path)}
+        if shipped:
+            params["ship"] = shipped
         return PreparedRun(
-            path.name, seed, {"script": str(path)}, script=path,
-            args=tuple(script.get("args", [])),
+            path.name, seed, params, script=path, args=tuple(script.get("args", [])),
+            ship=ship_paths(shipped),
         )  # fmt: skip
     workload = get_workload(record["workload"])
     params = {p.name: p.default for p in workload.params}

@@ -1,0 +1,226 @@
+"""The KMeans workload's blocks of blob rows, generated in one pass at about the cost of
+their random draws: exactly the rows of scikit-learn's ``make_blobs``.
+
+``make_blobs(n_samples=rows, centers=centers, random_state=seed)`` (unit ``cluster_std``,
+``shuffle=True``), as the installed scikit-learn writes it, does this with
+``generator = RandomState(seed)``:
+
+- it gives the first ``rows % k`` centers ``rows // k + 1`` rows and the others
+  ``rows // k``, and fills its rows center by center with ``generator.normal(loc=center,
+  scale=1.0, size=(n, d))``; the legacy normal is ``loc + scale * gauss`` with gauss drawn
+  in row-major order, and ``scale * gauss`` is ``gauss`` exactly, so the rows before
+  shuffling are ``generator.standard_normal((rows, d))`` plus each row's center;
+- it shuffles them with ``sklearn.utils.shuffle`` (``resample`` without replacement):
+  ``indices = arange(rows)``, ``generator.shuffle(indices)``, the rows taken in that order;
+  that is ``generator.permutation(rows)``.
+
+So a block is its draws and its permutation, both from NumPy's generator, and one pass
+(:func:`fill`, a numba kernel) that writes each row where it belongs (its draws plus its
+center): into the float64 rows, the fused Lloyd kernel's float32 feature-major copy and
+row norms (``lloyd.prepare``'s), and the block's statistics (mean, m2, sum of squares).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+VERSION = 3
+# Rows per tile: written row by row, then read back feature by feature from cache.
+TILE = 128
+
+# (xt, norms, offset, start, stop): rows start..stop of the block go to columns
+# offset + start..offset + stop of a float32 feature-major copy ``xt`` and of ``norms``.
+Piece = tuple[Any, Any, int, int, int]
+
+# Normals drawn per call: 64 KiB, below glibc's mmap threshold (see ``_draw_into``).
+PIECE = 8192
+
+_kernel: Any = None
+_lock = threading.Lock()
+_local = threading.local()
+
+
+def counts(rows: int, n_centers: int) -> list[int]:
+    """Rows per center: as make_blobs gives them (the first ``rows % k`` have one more)."""
+    return [rows // n_centers + (1 if i < rows % n_centers else 0) for i in range(n_centers)]
+
+
+@functools.lru_cache(maxsize=8)
+def _layout(rows: int, n_centers: int) -> Any:
+    """Each row's center before shuffling (a read-only array: it is shared)."""
+    import numpy as np
+
+    labels = np.repeat(np.arange(n_centers, dtype=np.intp), counts(rows, n_centers))
+    labels.flags.writeable = False
+    return labels
+
+
+def draw(rows: int, n_features: int, random_state: int) -> tuple[Any, Any]:
+    """The block's random numbers: its standard normal draws and its row permutation."""
+    import numpy as np
+
+    generator = np.random.RandomState(random_state)
+    return generator.standard_normal((rows, n_features)), generator.permutation(rows)
+
+
+def reference(rows: int, centers: Any, random_state: int) -> Any:
+    """The block in plain NumPy (two passes more than :func:`fill`): the definition."""
+    import numpy as np
+
+    centers = np.asarray(centers, dtype=np.float64)
+    draws, order = draw(rows, centers.shape[1], random_state)
+    return (draws + centers[_layout(rows, len(centers))])[order]
+
+
+def _draw_into(rows: int, n_features: int, random_state: int) -> tuple[Any, Any]:
+    """:func:`draw`'s numbers in this thread's buffers, valid until its next call.
+
+    The same stream: the legacy generator draws normals in pairs and keeps the spare in
+    its state, so draws taken in pieces are the draws taken at once; and ``permutation``
+    is ``shuffle`` of ``arange``. Pieces of :data:`PIECE` numbers are small enough for the
+    allocator to reuse their memory: a block's 3.2 MB drawn at once is mapped afresh, and
+    faulted in page by page, in every call on a Dask worker (its ``MALLOC_TRIM_THRESHOLD_``
+    fixes glibc's mmap threshold at 128 KiB).
+    """
+    import numpy as np
+
+    size = rows * n_features
+    buffers = getattr(_local, "buffers", None)
+    if buffers is None or len(buffers[0]) < size or len(buffers[1]) != rows:
+        buffers = _local.buffers = np.empty(size), np.empty(rows, np.intp), np.arange(rows)
+    flat, order, identity = buffers
+    generator = np.random.RandomState(random_state)
+    for start in range(0, size, PIECE):
+        flat[start : min(start + PIECE, size)] = generator.standard_normal(min(PIECE, size - start))
+    order[:] = identity
+    generator.shuffle(order)
+    return flat[:size].reshape(rows, n_features), order
+
+
+def fill(
+    rows: int, centers: Any, random_state: int, x: Any, pieces: Sequence[Piece] = ()
+) -> tuple[Any, Any, float]:
+    """Write the block into ``x`` (``rows`` × d float64, C order) and, where ``pieces``
+    say, its float32 feature-major copy and row norms (``pieces`` cover every row or none).
+    Returns the block's mean, m2 (per feature, squared deviations from the mean, summed)
+    and sum of squares: all from the one pass that writes the rows."""
+    import numpy as np
+
+    centers = np.asarray(centers, dtype=np.float64)
+    d = centers.shape[1]
+    draws, order = _draw_into(rows, d, random_state)
+    labels = _layout(rows, len(centers))
+    # The sums are taken about the mean of the centers the rows are drawn around: close
+    # to the block's mean, so the one-pass m2 loses nothing to cancellation.
+    shift = np.asarray(counts(rows, len(centers)), dtype=np.float64) @ centers / rows
+    s1, s2 = np.zeros(d), np.zeros(d)
+    run = kernel()
+    if run is None:  # no numba: NumPy, more passes, the same rows
+        x[...] = (draws + centers[labels])[order]
+        for xt, norms, offset, start, stop in pieces:
+            xt[:, offset + start : offset + stop] = x[start:stop].T
+            norms[offset + start : offset + stop] = np.sqrt(
+                np.einsum("ij,ij->i", x[start:stop], x[start:stop])
+            ) * (1 + 1e-6)
+        dev = x - shift
+        s1[:], s2[:] = dev.sum(0), np.einsum("ij,ij->j", dev, dev)
+        xx = float(np.einsum("ij,ij->", x, x))
+    elif not pieces:
+        spare = np.empty((d, 0), np.float32), np.empty(0, np.float32)
+        xx = run(draws, order, labels, centers, shift, 0, rows, x, *spare, 0, False, s1, s2)
+    else:
+        xx = 0.0
+        for xt, norms, offset, start, stop in pieces:
+            xx += run(
+                draws, order, labels, centers, shift, start, stop, x, xt, norms, offset,
+                True, s1, s2,
+            )  # fmt: skip
+    mean = shift + s1 / rows
+    return mean, np.maximum(s2 - s1 * s1 / rows, 0.0), float(xx)
+
+
+def allocate(shape: Any, dtype: Any) -> Any:
+    """An uninitialised array for blocks to be written into (a partition's), its memory
+    mapped by the kernel in one call (``MAP_POPULATE``) rather than page by page as rows
+    are first written, and without the huge pages NumPy asks for: on this project's
+    machine a partition's 1.2 GB took 0.5 s of faults page by page, and several seconds
+    with huge pages (the kernel compacted memory to find them). Elsewhere ``numpy.empty``."""
+    import mmap
+
+    import numpy as np
+
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    populate = getattr(mmap, "MAP_POPULATE", None)
+    if populate is None or nbytes == 0:
+        return np.empty(shape, dtype)
+    memory = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+    return np.frombuffer(memory, dtype).reshape(shape)
+
+
+def kernel() -> Any:
+    """The compiled pass (compiled once, then loaded from numba's disk cache), or None
+    without numba."""
+    global _kernel
+    with _lock:
+        if _kernel is None:
+            try:
+                import numba  # noqa: F401
+            except ImportError:
+                _kernel = False
+            else:
+                from scalecloud.workloads.kmeans.lloyd import load_source
+
+                _kernel = load_source(f"scalecloud_blobs_v{VERSION}", _SOURCE, "fill")
+        return _kernel or None
+
+
+_SOURCE = '''"""Generated by scalecloud.workloads.kmeans.blobs: one pass writing blob rows."""
+import numpy as np
+from numba import njit
+
+
+@njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+def fill(draws, order, labels, centers, shift, start, stop, x, xt, norms, offset, copy, s1, s2):
+    d = draws.shape[1]
+    xx = 0.0
+    squares = np.empty({TILE})
+    for t0 in range(start, stop, {TILE}):
+        m = min({TILE}, stop - t0)
+        # The rows of a tile, in place (the gather alone: its loads overlap freely).
+        for i in range(t0, t0 + m):
+            j = order[i]
+            center = centers[labels[j]]
+            drawn = draws[j]
+            row = x[i]
+            for f in range(d):
+                row[f] = center[f] + drawn[f]  # make_blobs: loc + 1.0 * gauss, exactly
+        # From the tile, in cache: the statistics, across features.
+        for i in range(t0, t0 + m):
+            row = x[i]
+            for f in range(d):
+                t = row[f] - shift[f]
+                s1[f] += t
+                s2[f] += t * t
+        # Then, from the tile while it is in cache, the squared norms (summed in feature
+        # order, as a row's dot product) and the float32 feature-major copy: across rows.
+        squares[:m] = 0.0
+        for f in range(d):
+            if copy:
+                out = xt[f]
+                for r in range(m):
+                    v = x[t0 + r, f]
+                    squares[r] += v * v
+                    out[offset + t0 + r] = np.float32(v)
+            else:
+                for r in range(m):
+                    v = x[t0 + r, f]
+                    squares[r] += v * v
+        for r in range(m):
+            xx += squares[r]
+            if copy:
+                norms[offset + t0 + r] = np.float32(np.sqrt(squares[r]) * (1 + 1e-6))
+    return xx
+'''.replace("{TILE}", str(TILE))
