@@ -135,6 +135,11 @@ def _click_exception_types() -> tuple[tuple[type, ...], tuple[type, ...], tuple[
 
 def _interrupted(exc: BaseException) -> None:
     """Ctrl-C (exit 130) or SIGTERM (143): one line, no traceback."""
+    import signal
+
+    # Teardown is done: a second Ctrl-C during the interpreter's shutdown must not turn
+    # this exit into a death by SIGINT (exit -2 instead of 130).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     code = int(getattr(exc, "exit_code", 130))
     _report(None, "terminated (SIGTERM)" if code == 143 else "interrupted", None)
     sys.exit(code)
