@@ -177,30 +177,15 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
     return WorkloadResult(metrics=metrics, summary=summary)
 
 
-def choose_storage(client: Any, params: dict[str, Any]) -> str:
-    """``memory`` when the data (with the fused kernel's float32 copy) fits in half the
-    workers' memory, else ``regenerate``."""
-    from scalecloud.workloads.kmeans import lloyd as lloydkernel
-
-    if params["storage"] != "auto":
-        return str(params["storage"])
-    rows = params["n_blocks"] * params["rows_per_block"]
-    per_row = params["n_features"] * 8
-    if lloydkernel.available(params["n_features"]):
-        per_row += params["n_features"] * 4 + 4  # the kernel's float32 copy and norms
-    nbytes = rows * per_row
-    workers = client.scheduler_info()["workers"].values()
-    budget = sum(w.get("memory_limit") or 0 for w in workers)
-    return "memory" if not budget or nbytes <= 0.5 * budget else "regenerate"
-
-
 def fit_scalecloud(
     client: Any, params: dict[str, Any], seed: int, on_event: EventFn
 ) -> dict[str, Any]:
     from scalecloud.workloads.kmeans import fast as fastkmeans
+    from scalecloud.workloads.kmeans.fitting import choose_storage, fit_partitions
 
     centers = blob_centers(params["n_centers"], params["n_features"], seed)
-    storage = choose_storage(client, params)
+    n_rows = params["n_blocks"] * params["rows_per_block"]
+    storage = choose_storage(client, n_rows, params["n_features"], params["storage"])
     on_event(Event("step", f"generating {params['n_blocks']} blocks on the workers ({storage})"))
     start = time.perf_counter()
     data = fastkmeans.scatter_partitions(
@@ -208,35 +193,8 @@ def fit_scalecloud(
         keep=storage == "memory", on_event=on_event,
     )  # fmt: skip
     generate_s = time.perf_counter() - start
-    try:
-        on_event(Event("step", "initialising centers with k-means++ on a sample"))
-        start = time.perf_counter()
-        init = fastkmeans.init_centers(client, data, params["n_clusters"], seed)
-        on_event(Event("step", "fitting KMeans (scalecloud, Lloyd)"))
-        fit = fastkmeans.fit(
-            client, data, init, max_iter=params["max_iter"], tol=params["tol"],
-            on_iteration=lambda i, inertia: on_event(
-                Event("info", f"iteration {i + 1}: inertia {inertia:.6g}")
-            ),
-        )  # fmt: skip
-        fit_s = time.perf_counter() - start
-    finally:
-        client.cancel(data.futures)
-    return {
-        "inertia": fit.inertia,
-        "n_iter": fit.n_iter,
-        "converged": fit.converged,
-        "cluster_sizes": fit.cluster_sizes,
-        "inertia_history": fit.inertia_history,
-        "pass_s": fit.pass_s,
-        "fit_s": round(fit_s, 4),
-        "generate_s": round(generate_s, 4),
-        "data_bytes": data.n * data.n_features * 8,
-        "n_rows": data.n,
-        "storage": storage,
-        "init_centers": fit.init_centers.tolist(),
-        "centers": fit.centers.tolist(),
-    }
+    metrics = fit_partitions(client, data, params, seed, on_event, "the data")
+    return dict(metrics, generate_s=round(generate_s, 4), storage=storage)
 
 
 def fit_dask_ml(

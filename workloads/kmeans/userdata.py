@@ -34,26 +34,14 @@ def check(params: dict[str, Any]) -> None:
         )
 
 
-def choose_storage(client: Any, nbytes: int, n_features: int, storage: str) -> str:
-    """``memory`` when the rows (with the fused kernel's float32 copy) fit in half the
-    workers' memory, else ``regenerate`` (read again in every pass)."""
-    import scalecloud.workloads.kmeans.lloyd as lloydkernel
-
-    if storage != "auto":
-        return storage
-    if lloydkernel.available(n_features):
-        nbytes = int(nbytes * 1.5) + nbytes // max(1, 2 * n_features)
-    workers = client.scheduler_info()["workers"].values()
-    budget = sum(w.get("memory_limit") or 0 for w in workers)
-    return "memory" if not budget or nbytes <= 0.5 * budget else "regenerate"
-
-
 def fit(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> dict[str, Any]:
     import scalecloud.workloads.kmeans.fast as fastkmeans
     from scalecloud.workloads.data.blocks import BlockReader, plan
+    from scalecloud.workloads.kmeans.fitting import choose_storage, fit_partitions
 
     found = plan(params["data"], params.get("columns"))
-    storage = choose_storage(client, found.nbytes, found.n_features, params["storage"])
+    n_rows = found.nbytes // (8 * max(1, found.n_features))
+    storage = choose_storage(client, n_rows, found.n_features, params["storage"])
     on_event(Event("step", f"reading {params['data']} on the workers ({found.describe()}; "
                            f"{storage})"))  # fmt: skip
     start = time.perf_counter()
@@ -62,45 +50,16 @@ def fit(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> di
         on_event=on_event,
     )  # fmt: skip
     read_s = time.perf_counter() - start
-    try:
-        if params["n_clusters"] > data.n:
-            raise ScalecloudError(
-                f"{params['n_clusters']} clusters need at least as many rows, and "
-                f"{params['data']} has {data.n:,}",
-                f"lower n_clusters, e.g. --set n_clusters={min(data.n, 12)}",
-            )
-        on_event(Event("step", "initialising centers with k-means++ on a sample"))
-        start = time.perf_counter()
-        init = fastkmeans.init_centers(client, data, params["n_clusters"], seed)
-        on_event(Event("step", "fitting KMeans (scalecloud, Lloyd)"))
-        result = fastkmeans.fit(
-            client, data, init, max_iter=params["max_iter"], tol=params["tol"],
-            on_iteration=lambda i, inertia: on_event(
-                Event("info", f"iteration {i + 1}: inertia {inertia:.6g}")
-            ),
-        )  # fmt: skip
-        fit_s = time.perf_counter() - start
-    finally:
-        client.cancel(data.futures)
+    metrics = fit_partitions(client, data, params, seed, on_event, params["data"])
     return {
-        "inertia": result.inertia,
-        "n_iter": result.n_iter,
-        "converged": result.converged,
-        "cluster_sizes": result.cluster_sizes,
-        "inertia_history": result.inertia_history,
-        "pass_s": result.pass_s,
-        "fit_s": round(fit_s, 4),
+        **metrics,
         "read_s": round(read_s, 4),
         "generate_s": round(read_s, 4),  # the time to have the data on the workers
-        "data_bytes": data.n * data.n_features * 8,
-        "n_rows": data.n,
         "n_features": data.n_features,
         "data_format": found.format,
         "data_blocks": len(found.blocks),
         "data_columns": [str(c) for c in found.columns],
         "storage": storage,
-        "init_centers": result.init_centers.tolist(),
-        "centers": result.centers.tolist(),
     }
 
 
