@@ -129,6 +129,15 @@ def check_vcpu_quota(spec: KubeSpec, machines: Mapping[str, Any], scheduler_mach
 # How to look a resource up: its ARN's (service, type) → the CLI arguments for its id
 # (and ARN), and the states of what the answer lists (none listed: gone).
 _States = Callable[[Any], list[str]]
+
+
+def _listed(
+    cli: str, command: str, flag: str, key: str
+) -> tuple[Callable[[str, str], list[str]], _States]:
+    """A lookup by id whose answer lists the resource while it exists (no state to read)."""
+    return (lambda i, a: [cli, command, flag, i]), (lambda r: ["" for _ in r[key]])
+
+
 _LOOKUPS: dict[tuple[str, str], tuple[Callable[[str, str], list[str]], _States]] = {
     ("ec2", "instance"): (
         lambda i, a: ["ec2", "describe-instances", "--instance-ids", i],
@@ -142,45 +151,31 @@ _LOOKUPS: dict[tuple[str, str], tuple[Callable[[str, str], list[str]], _States]]
         lambda i, a: ["ec2", "describe-network-interfaces", "--network-interface-ids", i],
         lambda r: [v.get("Status", "") for v in r["NetworkInterfaces"]],
     ),
-    ("ec2", "security-group"): (
-        lambda i, a: ["ec2", "describe-security-groups", "--group-ids", i],
-        lambda r: ["" for _ in r["SecurityGroups"]],
+    ("ec2", "security-group"): _listed(
+        "ec2", "describe-security-groups", "--group-ids", "SecurityGroups"
     ),
-    ("ec2", "vpc"): (
-        lambda i, a: ["ec2", "describe-vpcs", "--vpc-ids", i],
-        lambda r: ["" for _ in r["Vpcs"]],
+    ("ec2", "vpc"): _listed("ec2", "describe-vpcs", "--vpc-ids", "Vpcs"),
+    ("ec2", "subnet"): _listed("ec2", "describe-subnets", "--subnet-ids", "Subnets"),
+    ("ec2", "internet-gateway"): _listed(
+        "ec2", "describe-internet-gateways", "--internet-gateway-ids", "InternetGateways"
     ),
-    ("ec2", "subnet"): (
-        lambda i, a: ["ec2", "describe-subnets", "--subnet-ids", i],
-        lambda r: ["" for _ in r["Subnets"]],
-    ),
-    ("ec2", "internet-gateway"): (
-        lambda i, a: ["ec2", "describe-internet-gateways", "--internet-gateway-ids", i],
-        lambda r: ["" for _ in r["InternetGateways"]],
-    ),
-    ("ec2", "route-table"): (
-        lambda i, a: ["ec2", "describe-route-tables", "--route-table-ids", i],
-        lambda r: ["" for _ in r["RouteTables"]],
+    ("ec2", "route-table"): _listed(
+        "ec2", "describe-route-tables", "--route-table-ids", "RouteTables"
     ),
     ("ec2", "natgateway"): (
         lambda i, a: ["ec2", "describe-nat-gateways", "--nat-gateway-ids", i],
         lambda r: [v["State"] for v in r["NatGateways"]],
     ),
-    ("ec2", "elastic-ip"): (
-        lambda i, a: ["ec2", "describe-addresses", "--allocation-ids", i],
-        lambda r: ["" for _ in r["Addresses"]],
-    ),
-    ("ec2", "launch-template"): (
-        lambda i, a: ["ec2", "describe-launch-templates", "--launch-template-ids", i],
-        lambda r: ["" for _ in r["LaunchTemplates"]],
+    ("ec2", "elastic-ip"): _listed("ec2", "describe-addresses", "--allocation-ids", "Addresses"),
+    ("ec2", "launch-template"): _listed(
+        "ec2", "describe-launch-templates", "--launch-template-ids", "LaunchTemplates"
     ),
     ("elasticloadbalancing", "loadbalancer"): (  # ALB and NLB (elbv2) by ARN
         lambda i, a: ["elbv2", "describe-load-balancers", "--load-balancer-arns", a],
         lambda r: [v["State"]["Code"] for v in r["LoadBalancers"]],
     ),
-    ("elasticloadbalancing", "loadbalancer-classic"): (
-        lambda i, a: ["elb", "describe-load-balancers", "--load-balancer-names", i],
-        lambda r: ["" for _ in r["LoadBalancerDescriptions"]],
+    ("elasticloadbalancing", "loadbalancer-classic"): _listed(
+        "elb", "describe-load-balancers", "--load-balancer-names", "LoadBalancerDescriptions"
     ),
     ("elasticloadbalancing", "targetgroup"): (
         lambda i, a: ["elbv2", "describe-target-groups", "--target-group-arns", a],
