@@ -92,6 +92,19 @@ def module_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
 # -- opt-in tests that need minikube or a cloud account ----------------------------------
 
 
+@pytest.fixture(scope="module")
+def client() -> Iterator[object]:
+    """A Dask client of two one-thread worker processes, in-process, for a test module."""
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                     dashboard_address=":0") as cluster,
+        Client(cluster) as c,
+    ):  # fmt: skip
+        yield c
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--run-minikube", action="store_true",

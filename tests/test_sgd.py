@@ -11,23 +11,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.workloads.registry import get_workload
 from scalecloud.workloads.sgd.shards import make_block
 from test_cli_errors import assert_one_line_error
 
 SMALL = ["n_blocks=4", "rows_per_block=2000", "n_features=10", "holdout_blocks=2"]
-
-
-@pytest.fixture(scope="module")
-def client():
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                     dashboard_address=":0") as cluster,
-        Client(cluster) as c,
-    ):  # fmt: skip
-        yield c
 
 
 def fit(client: Any, *settings: str, seed: int = 0) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from distributed import Client, LocalCluster
 from scalecloud.infra.errors import ScalecloudError
 from scalecloud.workloads.records.store import RunStore
 from scalecloud.workloads.registry import get_workload
@@ -63,16 +62,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (root / "text.csv").write_text("a,b\n" + "1.0,x\n" * 20)
     return {"root": root, "parquet": root / "rows.parquet", "folder": folder,
             "csv": root / "rows.csv", "npy": root / "rows.npy", "zarr": root / "rows.zarr"}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def client():
-    with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                     dashboard_address=":0") as cluster,
-        Client(cluster) as c,
-    ):  # fmt: skip
-        yield c
 
 
 def kmeans(client: Any, *settings: str, seed: int = 0) -> dict[str, Any]:
