@@ -161,12 +161,15 @@ def owner_stamp() -> dict[str, Any]:
 
 
 def owner_alive(stamp: dict[str, Any] | None) -> bool:
-    """Whether the process of :func:`owner_stamp` still runs."""
+    """Whether the process of :func:`owner_stamp` still runs (that very process: not one
+    that reuses its pid, nor a zombie)."""
     import psutil
 
     if not stamp or not pid_alive(stamp.get("pid")):
         return False
     try:
-        return abs(psutil.Process(stamp["pid"]).create_time() - stamp.get("started", 0)) < 1.0
+        proc = psutil.Process(stamp["pid"])
+        same = abs(proc.create_time() - stamp.get("started", 0)) < 1.0
+        return same and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False

@@ -26,7 +26,7 @@ from scalecloud.infra.errors import ScalecloudError
 from scalecloud.infra.events import Event, EventFn
 from scalecloud.infra.provider import ClusterInfo, ClusterState, WorkerInfo
 from scalecloud.infra.spec import ClusterSpec
-from scalecloud.infra.state import StateStore, read_json
+from scalecloud.infra.state import StateStore, owner_alive, read_json
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 45.0
@@ -59,14 +59,7 @@ def session_processes(sid: int) -> list[int]:
 
 def _supervisor_alive(record: dict[str, Any]) -> bool:
     """Whether the record's supervisor is still that process (not a reused pid)."""
-    import psutil
-
-    try:
-        proc = psutil.Process(record["pid"])
-        same = abs(proc.create_time() - record.get("pid_create_time", 0)) < 1.0
-        return same and proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, KeyError):
-        return False
+    return owner_alive({"pid": record.get("pid"), "started": record.get("pid_create_time", 0)})
 
 
 def _end_session(sid: int, timeout: float) -> list[int]:
