@@ -10,12 +10,15 @@ folder (``--read-files`` files, one row group per block, uncompressed by default
 once so that it is in the page cache. Then, per round, each worker reads its blocks at
 once (the slowest worker's time, median of the rounds):
 
-- bound: the bytes of its row groups' column chunks read into new memory, kept (no
-  decoding); the same into one reused buffer is shown too (no page faults: faster than
-  any read that keeps what it reads);
-- read: kmeans's ``BlockReader`` on the same blocks (Parquet decoding, float64 rows, kept);
-- and, once, ``scatter_partitions`` with that reader: the read plus what a partition
-  computes on its rows (statistics, the fused kernel's float32 copy).
+- bound: the bytes of its row groups' column chunks read into one new array allocated as
+  a partition's rows are (``blobs.allocate``), kept (no decoding); the same into one
+  reused buffer is shown too (no page faults: faster than any read that keeps what it
+  reads);
+- read: kmeans's read of the same blocks into a partition's rows (``ReadBlocks.fill``:
+  Parquet decoding, the float64 rows, their statistics and the NaN check, in memory from
+  the same allocation);
+- and, once, ``scatter_partitions`` with that reader: the read plus the fused kernel's
+  float32 copy and norms, in the same pass.
 """
 
 from __future__ import annotations
@@ -71,38 +74,49 @@ def chunk_ranges(plan: Any, ids: list[int]) -> list[tuple[str, int, int]]:
     return out
 
 
-def read_bytes(ranges: list[tuple[str, int, int]], fresh: bool = False) -> float:
+def read_bytes(ranges: list[tuple[str, int, int]], kept: bool = False) -> float:
     """Seconds to read these byte ranges from the page cache: into one reused buffer, or
-    with ``fresh`` each into new memory (as any read that keeps its data must)."""
+    ``kept``, one after another into one new array allocated as a partition's rows are
+    (``blobs.allocate``): what any read that keeps its data must at least do."""
     import numpy as np
+    from scalecloud.workloads.kmeans import blobs
 
     start = time.perf_counter()
-    buffer = memoryview(bytearray(max(length for _, _, length in ranges)))
+    total = sum(length for _, _, length in ranges)
+    if kept:
+        into = memoryview(blobs.allocate(total, np.uint8))
+    else:
+        into = memoryview(bytearray(max(length for _, _, length in ranges)))
     handles: dict[str, Any] = {}
-    kept = []
+    at = 0
     try:
         for file, offset, length in ranges:
             handle = handles.get(file) or handles.setdefault(file, open(file, "rb"))  # noqa: SIM115
             handle.seek(offset)
-            if fresh:
-                into = np.empty(length, np.uint8)
-                handle.readinto(into)
-                kept.append(into)
-            else:
-                handle.readinto(buffer[:length])
+            handle.readinto(into[at : at + length])
+            at += length if kept else 0
     finally:
         for handle in handles.values():
             handle.close()
     return time.perf_counter() - start
 
 
-def read_blocks(reader: Any, ids: list[int]) -> float:
-    """Seconds for kmeans's reader to give blocks ``ids`` as float64 rows (kept, as a
-    partition keeps them)."""
+def read_blocks(make: Any, ids: list[int]) -> float:
+    """Seconds for kmeans's read of blocks ``ids`` into one partition's rows, as a
+    partition does it (``readrows.ReadBlocks.fill``: the rows, their statistics and the
+    NaN check, into memory from ``blobs.allocate``), without the fused kernel's copy."""
+    import numpy as np
+    from scalecloud.workloads.kmeans import blobs
+
     start = time.perf_counter()
-    kept = [reader(i) for i in ids]
+    sizes = [make.block_rows(i) for i in ids]
+    x = blobs.allocate((sum(sizes), make.n_features), np.float64)
+    at = 0
+    for i, rows in zip(ids, sizes, strict=True):
+        make.fill(i, x[at : at + rows])
+        at += rows
     seconds = time.perf_counter() - start
-    del kept
+    del x
     return seconds
 
 
@@ -122,6 +136,7 @@ def read_throughput(client: Any, make: Any, n_blocks: int, files: int = 10,
     import numpy as np
     from scalecloud.workloads.data.blocks import BlockReader, plan
     from scalecloud.workloads.kmeans import fast as fastkmeans
+    from scalecloud.workloads.kmeans.readrows import ReadBlocks
 
     with tempfile.TemporaryDirectory(prefix="scalecloud-read-") as tmp:
         folder = Path(tmp)
@@ -131,7 +146,7 @@ def read_throughput(client: Any, make: Any, n_blocks: int, files: int = 10,
         for path in folder.iterdir():  # into the page cache
             path.read_bytes()
         found = plan(str(folder))
-        reader = BlockReader(found)
+        reader = ReadBlocks(BlockReader(found))
         workers = sorted(client.scheduler_info()["workers"])
         # The blocks each worker gets in scatter_partitions: contiguous, in order.
         share = np.array_split(np.arange(len(found.blocks)), min(len(workers), n_blocks))
@@ -139,7 +154,7 @@ def read_throughput(client: Any, make: Any, n_blocks: int, files: int = 10,
         ranges = [(w, chunk_ranges(found, s)) for w, s in ids]
         chunk_bytes = sum(length for _, r in ranges for _, _, length in r)
         reused = slowest(client, read_bytes, ranges, rounds)
-        bound = slowest(client, lambda r: read_bytes(r, fresh=True), ranges, rounds)
+        bound = slowest(client, lambda r: read_bytes(r, kept=True), ranges, rounds)
         read = slowest(client, lambda s: read_blocks(reader, s), ids, rounds)
         start = time.perf_counter()
         data = fastkmeans.scatter_partitions(client, reader, len(found.blocks))
@@ -152,10 +167,10 @@ def read_throughput(client: Any, make: Any, n_blocks: int, files: int = 10,
         f"{size / 1e9:.2f} GB on disk, written in {write_s:.1f} s; {len(workers)} workers",
         f"  the column chunks' bytes from the page cache, into one reused buffer: "
         f"{reused:.3f} s ({gb / reused:.2f} GB/s)",
-        f"  bound, the same bytes into new memory (kept, as a read must): {bound:.3f} s "
+        f"  bound, the same bytes into new memory allocated as a partition's rows: {bound:.3f} s "
         f"({gb / bound:.2f} GB/s)",
-        f"  kmeans's reader, float64 rows (kept):                         {read:.3f} s "
-        f"({gb / read:.2f} GB/s)",
+        f"  kmeans's read into a partition's rows (decoded, float64, statistics, NaN check): "
+        f"{read:.3f} s ({gb / read:.2f} GB/s)",
         f"  read throughput / bound:          {bound / read:6.0%}   (goal >= 70%); against the "
         f"reused buffer {reused / read:.0%}",
         f"  scatter_partitions with the reader (read + partition statistics and the kernel's "

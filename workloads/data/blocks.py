@@ -59,20 +59,56 @@ class BlockReader:
     def __len__(self) -> int:
         return len(self.plan.blocks)
 
+    def read(self, index: int) -> Any:
+        """Block ``index`` as the format reads it: a 2-D array of rows, or (Parquet) a
+        list of columns; any numeric dtype, unchecked."""
+        with access(self.plan.location):
+            return READERS[self.plan.format](self, index)
+
     def __call__(self, index: int) -> Any:
         import numpy as np
 
-        with access(self.plan.location):
-            rows = READERS[self.plan.format](self, index)
-        rows = np.ascontiguousarray(rows, dtype=np.float64)
-        if not np.isfinite(rows.sum()) and not np.isfinite(rows).all():
-            bad = int(np.count_nonzero(~np.isfinite(rows)))
-            raise ScalecloudError(
-                f"block {index} of {self.plan.location} ({self.where(index)}) holds {bad} NaN "
-                "or infinite values",
-                "drop or fill the missing values first, or choose other columns",
-            )
+        found = self.read(index)
+        if isinstance(found, list):  # columns: one pass from them into rows
+            rows = np.stack(found, axis=1).astype(np.float64, copy=False)
+        else:
+            rows = np.ascontiguousarray(found, dtype=np.float64)
+        self.check(index, rows, rows.sum())
         return rows
+
+    def columns(self, index: int) -> list[Any]:
+        """Block ``index`` as float64 columns (views of the rows read, where they can be),
+        unchecked: :meth:`check` the rows made from them."""
+        import numpy as np
+
+        found = self.read(index)
+        if isinstance(found, list):
+            return [np.asarray(column, dtype=np.float64) for column in found]
+        rows = np.asarray(found, dtype=np.float64)
+        return [rows[:, j] for j in range(rows.shape[1])]
+
+    def block_rows(self, index: int) -> int | None:
+        """The rows of block ``index`` as planned (None for CSV: counted as it is read)."""
+        block = self.plan.blocks[index]
+        if self.plan.format == "parquet":
+            return int(block[2])
+        if self.plan.format == "csv":
+            return None
+        return int(block[1] - block[0])
+
+    def check(self, index: int, rows: Any, total: float) -> None:
+        """Fail with one line when block ``index``'s ``rows`` hold NaN or infinite values;
+        ``total`` is any sum over them (a finite one proves them finite)."""
+        import numpy as np
+
+        if np.isfinite(total) or np.isfinite(rows).all():
+            return
+        bad = int(np.count_nonzero(~np.isfinite(rows)))
+        raise ScalecloudError(
+            f"block {index} of {self.plan.location} ({self.where(index)}) holds {bad} NaN "
+            "or infinite values",
+            "drop or fill the missing values first, or choose other columns",
+        )
 
     def where(self, index: int) -> str:
         """Block ``index`` in words, for errors."""

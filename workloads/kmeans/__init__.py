@@ -113,6 +113,10 @@ class BlockMaker:
     def __call__(self, index: int) -> np.ndarray:
         return make_block(self.rows, self.centers, block_seed(self.seed, index))
 
+    def block_rows(self, index: int) -> int:
+        del index  # every block has the same rows
+        return int(self.rows)
+
     def fill(self, index: int, x: np.ndarray, pieces: Any = ()) -> tuple[Any, Any, float]:
         """Block ``index`` into ``x`` and ``pieces``; its mean, m2 and sum of squares (see
         ``blobs.fill``)."""

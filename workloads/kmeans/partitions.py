@@ -24,6 +24,7 @@ class Partition:
     """One worker's rows: in memory (``x``) or regenerated from their blocks in each pass."""
 
     def __init__(self, make: Callable[[int], Any], block_ids: list[int], keep: bool) -> None:
+        import scalecloud.workloads.kmeans.blockfill as blockfill
         import scalecloud.workloads.kmeans.lloyd as lloydkernel
 
         self.make = make
@@ -39,7 +40,10 @@ class Partition:
         self.labels: Any = None
         self._spare: Any = None
         self._ones: Any = None
-        stats = self._fill(keep) if _fills(make) and block_ids else self._concatenate(keep)
+        if blockfill.fills(make, block_ids):
+            stats = blockfill.fill_partition(self, keep, segment_bounds, worker_threads())
+        else:
+            stats = self._concatenate(keep)
         n, xx = 0, 0.0
         mean: Any = None
         m2: Any = None
@@ -57,7 +61,7 @@ class Partition:
         d = 0 if mean is None else len(mean)
         if keep and self.segments is None and lloydkernel.available(d):
             x: Any = self.x  # set by _concatenate
-            self.segments = [(a, b, lloydkernel.prepare(x[a:b])) for a, b in _segment_bounds(n)]
+            self.segments = [(a, b, lloydkernel.prepare(x[a:b])) for a, b in segment_bounds(n)]
 
     def _concatenate(self, keep: bool) -> list[tuple[int, Any, Any, float]]:
         """Any ``make``: its blocks generated, their statistics, concatenated when kept."""
@@ -73,53 +77,6 @@ class Partition:
         if keep:
             self.x = np.concatenate(parts) if len(parts) > 1 else parts[0]
         return stats
-
-    def _fill(self, keep: bool) -> list[tuple[int, Any, Any, float]]:
-        """A ``make`` with ``fill`` (``BlockMaker``): every block written straight into the
-        partition's arrays, its rows, float32 copy and norms and statistics in one pass;
-        blocks in parallel threads when the worker has several."""
-        import numpy as np
-        import scalecloud.workloads.kmeans.blobs as blobs
-        import scalecloud.workloads.kmeans.lloyd as lloydkernel
-
-        maker: Any = self.make
-        fill, rows, d = maker.fill, maker.rows, maker.n_features
-        n = rows * len(self.block_ids)
-        if keep:
-            self.x = blobs.allocate((n, d), np.float64)
-            if lloydkernel.available(d):
-                self.segments = [
-                    (
-                        a,
-                        b,
-                        (blobs.allocate((d, b - a), np.float32), blobs.allocate(b - a, np.float32)),
-                    )
-                    for a, b in _segment_bounds(n)
-                ]
-
-        scratch = threading.local()  # without keep: one block's rows per thread, reused
-
-        def one(position: int) -> tuple[int, Any, Any, float]:
-            first = position * rows
-            if not keep:
-                if getattr(scratch, "x", None) is None:
-                    scratch.x = np.empty((rows, d))
-                return (rows, *fill(self.block_ids[position], scratch.x))
-            pieces = [
-                (xt, norms, first - a, max(a, first) - first, min(b, first + rows) - first)
-                for a, b, (xt, norms) in self.segments or []
-                if a < first + rows and b > first
-            ]
-            block = self.x[first : first + rows]
-            return (rows, *fill(self.block_ids[position], block, pieces))
-
-        threads = min(_threads(), len(self.block_ids))
-        if threads == 1:
-            return [one(p) for p in range(len(self.block_ids))]
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads) as pool:
-            return list(pool.map(one, range(len(self.block_ids))))
 
     def _generate(self) -> Iterator[Any]:
         import numpy as np
@@ -148,23 +105,15 @@ class Partition:
             start += len(rows)
 
     def _prepared_blocks(self) -> Iterator[tuple[Any, Any]]:
-        """Each block regenerated, with what the fused kernel reads besides its rows (one
-        pass for a ``make`` with ``fill``, into the same arrays for every block: each is
-        valid until the next is asked for)."""
-        import numpy as np
+        """Each block regenerated, with what the fused kernel reads besides its rows."""
+        import scalecloud.workloads.kmeans.blockfill as blockfill
         import scalecloud.workloads.kmeans.lloyd as lloydkernel
 
-        if not _fills(self.make):
-            for rows in self._generate():
-                yield rows, lloydkernel.prepare(rows)
+        if blockfill.fills(self.make, self.block_ids):
+            yield from blockfill.prepared_blocks(self.make, self.block_ids)
             return
-        maker: Any = self.make
-        rows, d = maker.rows, maker.n_features
-        x = np.empty((rows, d))
-        prepared = np.empty((d, rows), np.float32), np.empty(rows, np.float32)
-        for block_id in self.block_ids:
-            maker.fill(block_id, x, [(*prepared, 0, 0, rows)])
-            yield x, prepared
+        for rows in self._generate():
+            yield rows, lloydkernel.prepare(rows)
 
     @property
     def nbytes(self) -> int:
@@ -174,17 +123,11 @@ class Partition:
         return 0 if self.x is None else int(self.x.nbytes + copies)
 
 
-def _fills(make: Any) -> bool:
-    """Whether ``make`` also writes its blocks into given arrays (``BlockMaker.fill``, with
-    ``rows`` and ``n_features``); any other callable returning a block's rows works too."""
-    return all(hasattr(make, name) for name in ("fill", "rows", "n_features"))
-
-
-def _segment_bounds(n: int) -> list[tuple[int, int]]:
+def segment_bounds(n: int) -> list[tuple[int, int]]:
     """The rows of each thread's segment: ``n`` rows split evenly."""
     import numpy as np
 
-    bounds = np.linspace(0, n, _threads() + 1).astype(int)
+    bounds = np.linspace(0, n, worker_threads() + 1).astype(int)
     return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
 
 
@@ -235,7 +178,7 @@ def _lloyd_pass(part: Partition, centers: Any, first: bool) -> dict[str, Any]:
         part._ones = np.ones(part.n)
     sums = np.zeros((k, d))
     counts = np.zeros(k)
-    threads = _threads()
+    threads = worker_threads()
     start = 0
     for chunk in part.chunks():
         m = len(chunk)
@@ -323,7 +266,7 @@ class PassState:
 _local = threading.local()
 
 
-def _threads() -> int:
+def worker_threads() -> int:
     if getattr(_local, "threads", None):
         return int(_local.threads)
     try:

@@ -1,7 +1,8 @@
 """KMeans on the user's own data (``--set data=PATH_OR_URL``): planned on the client from
-metadata, read by the workers themselves block by block (``data.plan.BlockReader`` is the
-partitions' ``make``), then fitted as generated data is. A partition stays a function of
-its block ids, so a lost worker's partition is read again elsewhere."""
+metadata, read by the workers themselves block by block, straight into the partitions'
+rows (their ``make`` is ``readrows.ReadBlocks`` over ``data.blocks.BlockReader``), then
+fitted as generated data is. A partition stays a function of its block ids, so a lost
+worker's partition is read again elsewhere."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def fit(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> di
     import scalecloud.workloads.kmeans.fast as fastkmeans
     from scalecloud.workloads.data.blocks import BlockReader, plan
     from scalecloud.workloads.kmeans.fitting import choose_storage, fit_partitions
+    from scalecloud.workloads.kmeans.readrows import ReadBlocks
 
     found = plan(params["data"], params.get("columns"))
     n_rows = found.nbytes // (8 * max(1, found.n_features))
@@ -46,7 +48,7 @@ def fit(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> di
                            f"{storage})"))  # fmt: skip
     start = time.perf_counter()
     data = fastkmeans.scatter_partitions(
-        client, BlockReader(found), len(found.blocks), keep=storage == "memory",
+        client, ReadBlocks(BlockReader(found)), len(found.blocks), keep=storage == "memory",
         on_event=on_event,
     )  # fmt: skip
     read_s = time.perf_counter() - start

@@ -1,0 +1,97 @@
+"""The user's data as KMeans partitions hold it: each block's columns, as the worker reads
+them, written straight into the partition's rows in one pass (``blobs``' kernel
+``fill_columns``), with what the fused Lloyd kernel reads besides (the float32
+feature-major copy and row norms) and the block's statistics, from the same pass.
+
+:class:`ReadBlocks` is the partitions' ``make`` for read data: ``fill`` where the plan
+knows each block's rows (Parquet, ``.npy``, Zarr); a CSV block, whose rows are counted as
+it is read, is only returned by ``make(i)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from scalecloud.workloads.kmeans.blobs import Piece
+
+
+def fill_columns(
+    columns: Sequence[Any], x: Any, pieces: Sequence[Piece] = (), stats: bool = True
+) -> tuple[Any, Any, float]:
+    """Write ``columns`` (float64 1-D arrays of ``len(x)`` values) into the rows ``x``
+    (C order) and, where ``pieces`` say, their float32 feature-major copy and norms.
+    Returns the mean, m2 (per feature, squared deviations from the mean, summed) and the
+    sum of squares; without ``stats`` only the sum of squares (mean and m2 are None), which
+    is finite exactly when the rows are (bar an overflow, which a caller checks again)."""
+    import numpy as np
+    import scalecloud.workloads.kmeans.blobs as blobs
+
+    n, d = x.shape
+    # Sums taken about the first row: close enough to the mean that the one-pass m2
+    # loses nothing to cancellation.
+    shift = np.array([column[0] for column in columns]) if n else np.zeros(d)
+    s1, s2 = (np.zeros(d), np.zeros(d)) if stats else (None, None)
+    run = blobs.kernel("fill_columns")
+    if run is None:  # no numba: NumPy, more passes, the same rows
+        np.stack(columns, axis=1, out=x)
+        xx = blobs.finish_numpy(x, pieces, shift, s1, s2)
+    else:
+        spare = np.zeros(0)
+        parts = _uniform(columns)
+        todo = pieces or [(np.empty((d, 0), np.float32), np.empty(0, np.float32), 0, 0, n)]
+        xx = 0.0
+        for xt, norms, offset, start, stop in todo:
+            xx += run(
+                parts, start, stop, x, xt, norms, offset, bool(pieces), stats, shift,
+                spare if s1 is None else s1, spare if s2 is None else s2,
+            )  # fmt: skip
+    if s1 is None or not n:
+        return None, None, float(xx)
+    mean = shift + s1 / n
+    return mean, np.maximum(s2 - s1 * s1 / n, 0.0), float(xx)
+
+
+def _uniform(columns: Sequence[Any]) -> tuple[Any, ...]:
+    """The columns as one kernel type: read-only views (Arrow's own buffers are), all
+    contiguous unless all are strided views of one array."""
+    import numpy as np
+
+    if len({column.flags.c_contiguous for column in columns}) > 1:
+        columns = [np.ascontiguousarray(column) for column in columns]
+    views = tuple(column.view() for column in columns)
+    for view in views:
+        view.flags.writeable = False
+    return views
+
+
+class ReadBlocks:
+    """``make(i)``: block ``i`` of the user's data as float64 rows, read where it is
+    called; and, where the plan knows its rows, ``fill(i, x, pieces)`` writing it into a
+    partition's arrays. Picklable: a function of the block index alone."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader  # a data.blocks.BlockReader
+
+    @property
+    def n_features(self) -> int:
+        return int(self.reader.plan.n_features)
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def __call__(self, index: int) -> Any:
+        return self.reader(index)
+
+    def block_rows(self, index: int) -> int | None:
+        return self.reader.block_rows(index)  # type: ignore[no-any-return]
+
+    def fill(self, index: int, x: Any, pieces: Sequence[Piece] = ()) -> tuple[Any, Any, float]:
+        """Block ``index`` read into ``x`` and ``pieces``; its mean, m2 and sum of squares
+        (see :func:`fill_columns`). Fails with one line on NaN or infinite values."""
+        columns = self.reader.columns(index)
+        if columns and len(columns[0]) != len(x):
+            raise ValueError(f"block {index} has {len(columns[0])} rows, not {len(x)}")
+        stats = fill_columns(columns, x, pieces)
+        self.reader.check(index, x, stats[2])
+        return stats
