@@ -36,8 +36,12 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     np.save(root / "ints.npy", rng.integers(0, 50, (n, 5), dtype=np.int32))
     nan = table.set_column(2, "x", pa.array(np.where(np.arange(n) == 1234, np.nan, 1.0)))
     pq.write_table(nan, root / "nan.parquet", row_group_size=900)
+    # A null that no statistics announce (so planning cannot see it), in a boolean column.
+    flags = pa.array([None if i == 1500 else True for i in range(n)], pa.bool_())
+    pq.write_table(table.set_column(1, "flag", flags), root / "null.parquet",
+                   row_group_size=900, write_statistics=False)  # fmt: skip
     return {"parquet": root / "mixed.parquet", "npy": root / "ints.npy",
-            "nan": root / "nan.parquet"}  # fmt: skip
+            "nan": root / "nan.parquet", "null": root / "null.parquet"}  # fmt: skip
 
 
 def blocks_of(location: Any, columns: tuple[str, ...] | None = None) -> ReadBlocks:
@@ -91,6 +95,9 @@ def test_nan_read_into_a_partition_fails_naming_its_block(mixed):
     with pytest.raises(
         ScalecloudError, match=r"block 1 of .*nan.parquet \(.*row group 1\) holds 1"
     ):
+        make.fill(1, np.empty((make.block_rows(1), 2)))
+    make = blocks_of(mixed["null"], ("flag", "i"))
+    with pytest.raises(ScalecloudError, match=r"block 1 of .*null.parquet .* holds 1 NaN"):
         make.fill(1, np.empty((make.block_rows(1), 2)))
 
 

@@ -77,14 +77,15 @@ class BlockReader:
         return rows
 
     def columns(self, index: int) -> list[Any]:
-        """Block ``index`` as float64 columns (views of the rows read, where they can be),
-        unchecked: :meth:`check` the rows made from them."""
+        """Block ``index`` as numeric columns, as read (views of the rows, where the
+        format reads rows), unconverted and unchecked: :meth:`check` the rows made of
+        them."""
         import numpy as np
 
         found = self.read(index)
         if isinstance(found, list):
-            return [np.asarray(column, dtype=np.float64) for column in found]
-        rows = np.asarray(found, dtype=np.float64)
+            return found
+        rows = np.asarray(found)
         return [rows[:, j] for j in range(rows.shape[1])]
 
     def block_rows(self, index: int) -> int | None:

@@ -78,6 +78,7 @@ def plan_parquet(fs: Any, path: str, location: str, columns: tuple[str, ...] | N
 
 
 def read_parquet(reader: Any, index: int) -> Any:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     file, group, _ = reader.plan.blocks[index]
@@ -89,8 +90,10 @@ def read_parquet(reader: Any, index: int) -> Any:
         cached = (file, pq.ParquetFile(source, memory_map=local, pre_buffer=not local))
         reader._parquet = cached  # type: ignore[attr-defined]
     table = cached[1].read_row_group(group, columns=list(reader.plan.columns), use_threads=False)
-    # The columns as Arrow decoded them (no copy for non-null numbers; nulls become NaN).
-    return [table.column(name).to_numpy() for name in reader.plan.columns]
+    # The columns as Arrow decoded them (no copy for numbers without nulls); a column with
+    # nulls as float64, the nulls NaN (which the rows' check then finds).
+    columns = [table.column(name) for name in reader.plan.columns]
+    return [(c.cast(pa.float64()) if c.null_count else c).to_numpy() for c in columns]
 
 
 def plan_csv(fs: Any, path: str, location: str, columns: tuple[str, ...] | None) -> DataPlan:

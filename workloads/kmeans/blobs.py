@@ -19,7 +19,7 @@ So a block is its draws and its permutation, both from NumPy's generator, and on
 center): into the float64 rows, the fused Lloyd kernel's float32 feature-major copy and
 row norms (``lloyd.prepare``'s), and the block's statistics (mean, m2, sum of squares).
 The same compiled module writes the user's data from the columns read
-(``fill_columns``, used by ``readrows``): what follows the rows in the pass is shared.
+(``fill_rows``, used by ``readrows``).
 """
 
 from __future__ import annotations
@@ -174,8 +174,8 @@ def allocate(shape: Any, dtype: Any) -> Any:
 
 
 def kernel(name: str = "fill") -> Any:
-    """The compiled pass ``name`` (``fill``: blob rows; ``fill_columns``: rows from
-    columns), compiled once then loaded from numba's disk cache; None without numba."""
+    """The compiled pass ``name`` (``fill``: blob rows; ``fill_rows``: rows from a
+    feature-major array), compiled once then loaded from numba's disk cache; None without numba."""
     global _kernel
     with _lock:
         if _kernel is None:
@@ -250,17 +250,35 @@ def fill(draws, order, labels, centers, shift, start, stop, x, xt, norms, offset
 
 
 @njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
-def fill_columns(columns, start, stop, x, xt, norms, offset, copy, stats, shift, s1, s2):
-    """Rows start..stop of x from a tuple of columns (1-D arrays, any strides)."""
+def fill_rows(src, start, stop, x, xt, norms, offset, copy, stats, shift, s1, s2):
+    """Rows start..stop of x from the feature-major src (d × rows): row by row (the writes
+    contiguous, the reads d streams), each row's statistics and squared norm on the way;
+    then the float32 feature-major copy, from src as it lies."""
+    d = src.shape[0]
     xx = 0.0
-    squares = np.empty({TILE})
-    for t0 in range(start, stop, {TILE}):
-        m = min({TILE}, stop - t0)
-        # The tile's rows, column by column (each column's reads contiguous).
-        for f in range(len(columns)):
-            column = columns[f]
-            for r in range(m):
-                x[t0 + r, f] = column[t0 + r]
-        xx += finish(x, t0, m, shift, xt, norms, offset, copy, stats, s1, s2, squares)
+    for i in range(start, stop):
+        row = x[i]
+        squares = 0.0
+        if stats:
+            for f in range(d):
+                v = src[f, i]
+                row[f] = v
+                squares += v * v
+                t = v - shift[f]
+                s1[f] += t
+                s2[f] += t * t
+        else:
+            for f in range(d):
+                v = src[f, i]
+                row[f] = v
+                squares += v * v
+        xx += squares
+        if copy:
+            norms[offset + i] = np.float32(np.sqrt(squares) * (1 + 1e-6))
+    if copy:
+        for f in range(d):
+            out = xt[f]
+            for i in range(start, stop):
+                out[offset + i] = np.float32(src[f, i])
     return xx
 '''.replace("{TILE}", str(TILE))

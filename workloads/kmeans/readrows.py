@@ -1,6 +1,6 @@
 """The user's data as KMeans partitions hold it: each block's columns, as the worker reads
 them, written straight into the partition's rows in one pass (``blobs``' kernel
-``fill_columns``), with what the fused Lloyd kernel reads besides (the float32
+``fill_rows``), with what the fused Lloyd kernel reads besides (the float32
 feature-major copy and row norms) and the block's statistics, from the same pass.
 
 :class:`ReadBlocks` is the partitions' ``make`` for read data: ``fill`` where the plan
@@ -10,6 +10,7 @@ it is read, is only returned by ``make(i)``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,31 +20,37 @@ from scalecloud.workloads.kmeans.blobs import Piece
 def fill_columns(
     columns: Sequence[Any], x: Any, pieces: Sequence[Piece] = (), stats: bool = True
 ) -> tuple[Any, Any, float]:
-    """Write ``columns`` (float64 1-D arrays of ``len(x)`` values) into the rows ``x``
-    (C order) and, where ``pieces`` say, their float32 feature-major copy and norms.
-    Returns the mean, m2 (per feature, squared deviations from the mean, summed) and the
-    sum of squares; without ``stats`` only the sum of squares (mean and m2 are None), which
-    is finite exactly when the rows are (bar an overflow, which a caller checks again)."""
+    """Write ``columns`` (1-D arrays of ``len(x)`` numbers) into the rows ``x`` (float64, C
+    order) and, where ``pieces`` say, their float32 feature-major copy and norms. Returns
+    the mean, m2 (per feature, squared deviations from the mean, summed) and the sum of
+    squares; without ``stats`` only the sum of squares (mean and m2 are None), which is
+    finite exactly when the rows are (bar an overflow, which a caller checks again).
+
+    The columns are first copied side by side into this thread's feature-major scratch
+    array (reused: no page faults; each copy contiguous), from which the kernel writes
+    the rows: far faster than gathering from separate arrays."""
     import numpy as np
     import scalecloud.workloads.kmeans.blobs as blobs
 
     n, d = x.shape
+    src = _scratch(d, n)
+    for j, column in enumerate(columns):
+        src[j] = column
     # Sums taken about the first row: close enough to the mean that the one-pass m2
     # loses nothing to cancellation.
-    shift = np.array([column[0] for column in columns]) if n else np.zeros(d)
+    shift = src[:, 0].copy() if n else np.zeros(d)
     s1, s2 = (np.zeros(d), np.zeros(d)) if stats else (None, None)
-    run = blobs.kernel("fill_columns")
+    run = blobs.kernel("fill_rows")
     if run is None:  # no numba: NumPy, more passes, the same rows
-        np.stack(columns, axis=1, out=x)
+        x[...] = src.T
         xx = blobs.finish_numpy(x, pieces, shift, s1, s2)
     else:
         spare = np.zeros(0)
-        parts = _uniform(columns)
         todo = pieces or [(np.empty((d, 0), np.float32), np.empty(0, np.float32), 0, 0, n)]
         xx = 0.0
         for xt, norms, offset, start, stop in todo:
             xx += run(
-                parts, start, stop, x, xt, norms, offset, bool(pieces), stats, shift,
+                src, start, stop, x, xt, norms, offset, bool(pieces), stats, shift,
                 spare if s1 is None else s1, spare if s2 is None else s2,
             )  # fmt: skip
     if s1 is None or not n:
@@ -52,17 +59,17 @@ def fill_columns(
     return mean, np.maximum(s2 - s1 * s1 / n, 0.0), float(xx)
 
 
-def _uniform(columns: Sequence[Any]) -> tuple[Any, ...]:
-    """The columns as one kernel type: read-only views (Arrow's own buffers are), all
-    contiguous unless all are strided views of one array."""
+_local = threading.local()
+
+
+def _scratch(d: int, n: int) -> Any:
+    """This thread's feature-major float64 scratch, at least d × n, as a d × n view."""
     import numpy as np
 
-    if len({column.flags.c_contiguous for column in columns}) > 1:
-        columns = [np.ascontiguousarray(column) for column in columns]
-    views = tuple(column.view() for column in columns)
-    for view in views:
-        view.flags.writeable = False
-    return views
+    buffer = getattr(_local, "buffer", None)
+    if buffer is None or buffer.size < d * n:
+        buffer = _local.buffer = np.empty(d * n)
+    return buffer[: d * n].reshape(d, n)
 
 
 class ReadBlocks:
