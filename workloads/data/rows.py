@@ -1,0 +1,213 @@
+"""A labelled table's usable rows, found and read by the workers, never by the client: a
+CSV or Parquet file or folder, local or at an s3://, gs:// or abfs:// URL (sgd's
+``--set data``).
+
+The client only lists the files (:func:`survey`). A task per file plans it
+(:func:`plan_file`: its columns, which of them are numeric where its schema tells, and its
+blocks: Parquet's row groups, or runs of whole CSV lines of about ``BLOCK_BYTES``); a task
+per block counts its usable rows (no missing value in the chosen columns, as pandas'
+``dropna`` drops them) and their distinct labels (:func:`count_block`). The client gets
+back those counts and labels only. Rows are then numbered in file and row order, as if
+the files were one table, and :func:`read_range` reads a range of them where it is called,
+opening only the blocks that hold it. A CSV block is cut at a line end, so a quoted value
+holding a line break is not supported (as for KMeans's CSV blocks).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from scalecloud.infra.errors import ScalecloudError
+from scalecloud.workloads.data.locations import access, filesystem
+
+BLOCK_BYTES = 64 * 2**20  # a CSV block's size (a Parquet block is a row group)
+LABELS_KEPT = 100  # distinct labels a block reports at most
+
+
+@dataclass(frozen=True)
+class Block:
+    """Rows ``start`` of a file: a Parquet row group (``start``: its index, ``size``: its
+    rows) or CSV lines (``start``: their first byte, ``size``: their bytes)."""
+
+    file: str
+    kind: str
+    start: int
+    size: int
+    names: tuple[str, ...]  # the file's columns (a CSV block has no header of its own)
+
+    def where(self) -> str:
+        if self.kind == "parquet":
+            return f"{self.file}, row group {self.start}"
+        return f"{self.file}, bytes {self.start:,} to {self.start + self.size:,}"
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    file: str
+    names: tuple[str, ...]
+    not_numeric: tuple[str, ...] | None  # from a Parquet schema; None for CSV
+    blocks: tuple[Block, ...]
+
+
+@dataclass(frozen=True)
+class Count:
+    """A block's usable rows, their distinct labels (sorted, at most ``LABELS_KEPT``;
+    ``more_labels`` when it has more) and its first feature column that is not numeric."""
+
+    rows: int
+    labels: Any
+    more_labels: bool
+    not_numeric: str | None
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What the client learns of the table: its blocks and their counts, in row order."""
+
+    location: str
+    features: tuple[str, ...]
+    label: str
+    blocks: tuple[Block, ...]
+    counts: tuple[Count, ...]
+
+    @property
+    def n_rows(self) -> int:
+        return sum(c.rows for c in self.counts)
+
+    @property
+    def starts(self) -> list[int]:
+        """The number of the first usable row of each block, and the total last."""
+        import itertools
+
+        return [0, *itertools.accumulate(c.rows for c in self.counts)]
+
+    def blocks_of(self, lo: int, hi: int) -> tuple[list[Block], list[int]]:
+        """The blocks holding usable rows ``lo`` to ``hi`` and their first rows' numbers."""
+        starts = self.starts
+        picked = [i for i in range(len(self.blocks))
+                  if self.counts[i].rows and starts[i] < hi and starts[i + 1] > lo]  # fmt: skip
+        return [self.blocks[i] for i in picked], [starts[i] for i in picked]
+
+
+def plan_file(location: str, kind: str, file: str, block_bytes: int = BLOCK_BYTES) -> FilePlan:
+    """On a worker: ``file``'s columns and blocks, from its footer or its header and the
+    line ends at each block's boundary."""
+    import io
+
+    import pandas as pd
+    from scalecloud.workloads.data.tabular import _line_end
+
+    fs = filesystem(location)[0]
+    with access(location), fs.open(file, "rb") as handle:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            meta = pq.ParquetFile(handle)
+            frame = meta.schema_arrow.empty_table().to_pandas()  # pandas' columns and types
+            names = tuple(str(c) for c in frame.columns)
+            not_numeric = tuple(str(c) for c in frame.columns
+                                if not pd.api.types.is_numeric_dtype(frame[c]))  # fmt: skip
+            blocks = tuple(
+                Block(file, kind, group, meta.metadata.row_group(group).num_rows, names)
+                for group in range(meta.num_row_groups)
+                if meta.metadata.row_group(group).num_rows
+            )
+            return FilePlan(file, names, not_numeric, blocks)
+        header = handle.readline()
+        names = tuple(str(c) for c in pd.read_csv(io.BytesIO(header), nrows=0).columns)
+        size = int(fs.size(file))
+        found, start = [], len(header)
+        while start < size:
+            end = _line_end(handle, min(start + block_bytes, size), size)
+            found.append(Block(file, kind, start, end - start, names))
+            start = end
+    return FilePlan(file, names, None, tuple(found))
+
+
+def read_block(location: str, block: Block, columns: list[str]) -> Any:
+    """On a worker: ``columns`` of ``block`` as pandas reads them, usable rows only."""
+    import io
+
+    import pandas as pd
+
+    fs = filesystem(location)[0]
+    with access(location):
+        if block.kind == "parquet":
+            import pyarrow.parquet as pq
+
+            with fs.open(block.file, "rb") as handle:
+                table = pq.ParquetFile(handle).read_row_group(block.start, columns=columns)
+            frame = table.to_pandas()
+        else:
+            data = fs.cat_file(block.file, start=block.start, end=block.start + block.size)
+            frame = pd.read_csv(io.BytesIO(data), header=None, names=list(block.names),
+                                usecols=columns)  # fmt: skip
+    return frame[columns].dropna()
+
+
+def count_block(location: str, block: Block, features: list[str], label: str) -> Count:
+    """On a worker: ``block``'s usable rows, distinct labels, first non-numeric feature."""
+    import numpy as np
+    import pandas as pd
+
+    frame = read_block(location, block, [*features, label])
+    labels = np.unique(frame[label].to_numpy())
+    bad = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
+    return Count(len(frame), labels[:LABELS_KEPT], len(labels) > LABELS_KEPT,
+                 bad[0] if bad else None)  # fmt: skip
+
+
+def survey(client: Any, location: str, features: list[str] | None, label: str,
+           choose_hint: str) -> Survey:  # fmt: skip
+    """The table planned and counted by tasks on the workers (see the module's docstring);
+    ``features`` default to every column of the first file but ``label``."""
+    from scalecloud.workloads.tables import table_files
+
+    _, kind, files = table_files(location)  # a listing: no file is opened here
+    plans = client.gather([client.submit(plan_file, location, kind, f, BLOCK_BYTES, pure=False)
+                           for f in files])  # fmt: skip
+    chosen = list(features or [n for n in plans[0].names if n != label])
+    for plan in plans:
+        gone = [c for c in [*chosen, label] if c not in plan.names]
+        if gone:
+            raise ScalecloudError(
+                f"column {gone[0]!r} is not in {plan.file}",
+                f"columns are: {', '.join(plan.names)}; choose with {choose_hint}",
+            )
+    blocks = tuple(b for plan in plans for b in plan.blocks)
+    bad = [c for plan in plans for c in plan.not_numeric or () if c in chosen]
+    counts = () if bad else tuple(client.gather([
+        client.submit(count_block, location, b, chosen, label, pure=False) for b in blocks
+    ]))  # fmt: skip
+    bad += [c.not_numeric for c in counts if c.not_numeric]
+    if bad:
+        raise ScalecloudError(
+            f"feature column {bad[0]!r} of {location} is not numeric",
+            "choose numeric columns with --set feature_columns=a,b,...",
+        )
+    return Survey(location, tuple(chosen), label, blocks, counts)
+
+
+def read_range(location: str, blocks: list[Block], starts: list[int], lo: int, hi: int,
+               features: list[str], label: str) -> tuple[Any, Any]:  # fmt: skip
+    """On a worker: usable rows ``lo`` to ``hi`` (numbered over the whole table) from
+    ``blocks``, whose first usable rows are numbered ``starts``: features as float32 and
+    labels as they are."""
+    import numpy as np
+
+    xs, ys = [], []
+    for block, start in zip(blocks, starts, strict=True):
+        frame = read_block(location, block, [*features, label])
+        part = frame.iloc[max(lo, start) - start : min(hi, start + len(frame)) - start]
+        xs.append(part[features].to_numpy(dtype=np.float32))
+        ys.append(part[label].to_numpy())
+    got = sum(len(x) for x in xs)
+    if got != hi - lo:
+        raise ScalecloudError(
+            f"{location} changed while it was read (rows {lo:,} to {hi:,}: found {got:,})",
+            "run again on data that is not being written",
+        )
+    if not xs:
+        return np.empty((0, len(features)), np.float32), np.empty(0)
+    return np.concatenate(xs), np.concatenate(ys)
