@@ -4,13 +4,15 @@ CSV or Parquet file or folder, local or at an s3://, gs:// or abfs:// URL (sgd's
 
 The client only lists the files (:func:`survey`). A task per file plans it
 (:func:`plan_file`: its columns, which of them are numeric where its schema tells, and its
-blocks: Parquet's row groups, or runs of whole CSV lines of about ``BLOCK_BYTES``); a task
-per block counts its usable rows (no missing value in the chosen columns, as pandas'
-``dropna`` drops them) and their distinct labels (:func:`count_block`). The client gets
-back those counts and labels only. Rows are then numbered in file and row order, as if
-the files were one table, and :func:`read_range` reads a range of them where it is called,
-opening only the blocks that hold it. A CSV block is cut at a line end, so a quoted value
-holding a line break is not supported (as for KMeans's CSV blocks).
+blocks: Parquet's row groups, or runs of whole CSV lines of about ``BLOCK_BYTES``). A task
+per block reads it once (:func:`load_block`): its usable rows (no missing value in the
+chosen columns, as pandas' ``dropna`` drops them), features as float32, stay on that
+worker; the client is told their count and distinct labels only. Rows are numbered in
+file and row order, as if the files were one table, and :func:`rows_of` gathers a range of
+them from the blocks that hold it (Dask fetching those of other workers). Blocks are read
+on the workers in contiguous runs, so that a range's blocks are mostly on one worker. A
+CSV block is cut at a line end, so a quoted value holding a line break is not supported
+(as for KMeans's CSV blocks).
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ class Survey:
     label: str
     blocks: tuple[Block, ...]
     counts: tuple[Count, ...]
+    loaded: tuple[Any, ...]  # futures of each block's Loaded rows, on the workers
 
     @property
     def n_rows(self) -> int:
@@ -82,12 +85,23 @@ class Survey:
 
         return [0, *itertools.accumulate(c.rows for c in self.counts)]
 
-    def blocks_of(self, lo: int, hi: int) -> tuple[list[Block], list[int]]:
-        """The blocks holding usable rows ``lo`` to ``hi`` and their first rows' numbers."""
+    def blocks_of(self, lo: int, hi: int) -> tuple[list[Any], list[int]]:
+        """The loaded blocks (futures) holding usable rows ``lo`` to ``hi``, and the
+        numbers of their first rows."""
         starts = self.starts
         picked = [i for i in range(len(self.blocks))
                   if self.counts[i].rows and starts[i] < hi and starts[i + 1] > lo]  # fmt: skip
-        return [self.blocks[i] for i in picked], [starts[i] for i in picked]
+        return [self.loaded[i] for i in picked], [starts[i] for i in picked]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A block's usable rows where they were read: features as float32 (None when one is
+    not numeric), labels as read, and what the client is told of them."""
+
+    x: Any
+    labels: Any
+    count: Count
 
 
 def plan_file(location: str, kind: str, file: str, block_bytes: int = BLOCK_BYTES) -> FilePlan:
@@ -146,21 +160,29 @@ def read_block(location: str, block: Block, columns: list[str]) -> Any:
     return frame[columns].dropna()
 
 
-def count_block(location: str, block: Block, features: list[str], label: str) -> Count:
-    """On a worker: ``block``'s usable rows, distinct labels, first non-numeric feature."""
+def load_block(location: str, block: Block, features: list[str], label: str) -> Loaded:
+    """On a worker: ``block``'s usable rows, their distinct labels and its first feature
+    column that is not numeric."""
     import numpy as np
     import pandas as pd
 
     frame = read_block(location, block, [*features, label])
-    labels = np.unique(frame[label].to_numpy())
+    labels = frame[label].to_numpy()
+    distinct = np.unique(labels)
     bad = [c for c in features if not pd.api.types.is_numeric_dtype(frame[c])]
-    return Count(len(frame), labels[:LABELS_KEPT], len(labels) > LABELS_KEPT,
-                 bad[0] if bad else None)  # fmt: skip
+    x = None if bad else frame[features].to_numpy(dtype=np.float32)
+    count = Count(len(frame), distinct[:LABELS_KEPT], len(distinct) > LABELS_KEPT,
+                  bad[0] if bad else None)  # fmt: skip
+    return Loaded(x, labels, count)
+
+
+def count_of(loaded: Loaded) -> Count:
+    return loaded.count
 
 
 def survey(client: Any, location: str, features: list[str] | None, label: str,
-           choose_hint: str) -> Survey:  # fmt: skip
-    """The table planned and counted by tasks on the workers (see the module's docstring);
+           choose_hint: str, workers: list[str]) -> Survey:  # fmt: skip
+    """The table planned and read by tasks on ``workers`` (see the module's docstring);
     ``features`` default to every column of the first file but ``label``."""
     from scalecloud.workloads.tables import table_files
 
@@ -177,37 +199,35 @@ def survey(client: Any, location: str, features: list[str] | None, label: str,
             )
     blocks = tuple(b for plan in plans for b in plan.blocks)
     bad = [c for plan in plans for c in plan.not_numeric or () if c in chosen]
-    counts = () if bad else tuple(client.gather([
-        client.submit(count_block, location, b, chosen, label, pure=False) for b in blocks
-    ]))  # fmt: skip
+    loaded: tuple[Any, ...] = ()
+    if not bad:  # block i on worker i * workers // blocks: contiguous runs
+        loaded = tuple(
+            client.submit(load_block, location, b, chosen, label, pure=False,
+                          workers=[workers[i * len(workers) // len(blocks)]],
+                          allow_other_workers=True)
+            for i, b in enumerate(blocks)
+        )  # fmt: skip
+    counts = tuple(client.gather([client.submit(count_of, f, pure=False) for f in loaded]))
     bad += [c.not_numeric for c in counts if c.not_numeric]
     if bad:
         raise ScalecloudError(
             f"feature column {bad[0]!r} of {location} is not numeric",
             "choose numeric columns with --set feature_columns=a,b,...",
         )
-    return Survey(location, tuple(chosen), label, blocks, counts)
+    return Survey(location, tuple(chosen), label, blocks, counts, loaded)
 
 
-def read_range(location: str, blocks: list[Block], starts: list[int], lo: int, hi: int,
-               features: list[str], label: str) -> tuple[Any, Any]:  # fmt: skip
-    """On a worker: usable rows ``lo`` to ``hi`` (numbered over the whole table) from
-    ``blocks``, whose first usable rows are numbered ``starts``: features as float32 and
-    labels as they are."""
+def rows_of(parts: list[Loaded], starts: list[int], lo: int, hi: int) -> tuple[Any, Any]:
+    """On a worker: usable rows ``lo`` to ``hi`` (numbered over the whole table) of the
+    loaded blocks ``parts``, whose first rows are numbered ``starts``: features (float32)
+    and labels as read."""
     import numpy as np
 
     xs, ys = [], []
-    for block, start in zip(blocks, starts, strict=True):
-        frame = read_block(location, block, [*features, label])
-        part = frame.iloc[max(lo, start) - start : min(hi, start + len(frame)) - start]
-        xs.append(part[features].to_numpy(dtype=np.float32))
-        ys.append(part[label].to_numpy())
-    got = sum(len(x) for x in xs)
-    if got != hi - lo:
-        raise ScalecloudError(
-            f"{location} changed while it was read (rows {lo:,} to {hi:,}: found {got:,})",
-            "run again on data that is not being written",
-        )
+    for part, start in zip(parts, starts, strict=True):
+        a, b = max(lo, start) - start, min(hi, start + part.count.rows) - start
+        xs.append(part.x[a:b])
+        ys.append(part.labels[a:b])
     if not xs:
-        return np.empty((0, len(features)), np.float32), np.empty(0)
+        return np.empty((0, 0), np.float32), np.empty(0)
     return np.concatenate(xs), np.concatenate(ys)

@@ -58,14 +58,14 @@ def classes_of(found: Any) -> Any:
     return classes
 
 
-def build_shard(location: str, blocks: list[Any], starts: list[int], lo: int, hi: int,
-                held: Any, features: list[str], label: str, classes: Any) -> shards.Shard:  # fmt: skip
-    """On a worker: its shard of usable rows ``lo`` to ``hi``, less the held-out rows
-    ``held`` (numbers among them, in the order drawn), which it keeps apart."""
+def build_shard(parts: list[Any], starts: list[int], lo: int, hi: int, held: Any,
+                classes: Any) -> shards.Shard:  # fmt: skip
+    """On a worker: its shard of usable rows ``lo`` to ``hi`` of the loaded blocks
+    ``parts``, less the held-out rows ``held`` (in the order drawn), which it keeps apart."""
     import numpy as np
-    from scalecloud.workloads.data.rows import read_range
+    from scalecloud.workloads.data.rows import rows_of
 
-    x, labels = read_range(location, blocks, starts, lo, hi, features, label)
+    x, labels = rows_of(parts, starts, lo, hi)
     y = np.searchsorted(classes, labels).astype(np.float32)
     train = np.ones(len(x), dtype=bool)
     train[held - lo] = False
@@ -95,11 +95,12 @@ def on_workers(client: Any, params: dict[str, Any], seed: int, on_event: EventFn
     from scalecloud.workloads.kmeans import fast, recovery
 
     path, label = params["data"], params["label_column"]
-    found = survey(client, path, list(params.get("feature_columns") or ()), label, TABLE_HINT)
-    on_event(Event("step", f"{path}: {found.n_rows:,} usable rows in {len(found.blocks)} "
-                           "blocks, counted on the workers"))  # fmt: skip
-    classes = classes_of(found)
     workers = fast._workers(client)
+    found = survey(client, path, list(params.get("feature_columns") or ()), label, TABLE_HINT,
+                   workers)  # fmt: skip
+    on_event(Event("step", f"{path}: {found.n_rows:,} usable rows in {len(found.blocks)} "
+                           "blocks, read on the workers"))  # fmt: skip
+    classes = classes_of(found)
     test, train, bounds = split(found.n_rows, params["test_size"], seed, len(workers))
     if params["strategy"] != "sequential" and params["batch_size"] > len(train):
         raise ScalecloudError(
@@ -107,14 +108,13 @@ def on_workers(client: Any, params: dict[str, Any], seed: int, on_event: EventFn
             f"training rows in {path})",
             f"use at most the data, e.g. --set batch_size={len(train)}",
         )
-    features = list(found.features)
     futures = []
     for worker, lo, hi in zip(workers, bounds[:-1], bounds[1:], strict=False):
         held = test[(test >= lo) & (test < hi)]
-        blocks, starts = found.blocks_of(int(lo), int(hi))
-        futures.append(client.submit(build_shard, path, blocks, starts, int(lo), int(hi), held,
-                                     features, label, classes, workers=[worker],
-                                     allow_other_workers=True, pure=False))  # fmt: skip
+        parts, starts = found.blocks_of(int(lo), int(hi))
+        futures.append(client.submit(build_shard, parts, starts, int(lo), int(hi), held,
+                                     classes, workers=[worker], allow_other_workers=True,
+                                     pure=False))  # fmt: skip
     watch = recovery.Watch(on_event, None)
     return fast.DistributedData(futures=futures, workers=[""] * len(futures), watch=watch,
-                                n_features=len(features))  # fmt: skip
+                                n_features=len(found.features))  # fmt: skip
