@@ -38,11 +38,6 @@ class Block:
     size: int
     names: tuple[str, ...]  # the file's columns (a CSV block has no header of its own)
 
-    def where(self) -> str:
-        if self.kind == "parquet":
-            return f"{self.file}, row group {self.start}"
-        return f"{self.file}, bytes {self.start:,} to {self.start + self.size:,}"
-
 
 @dataclass(frozen=True)
 class FilePlan:

@@ -2,15 +2,19 @@
 (``shards.make_data``), or the user's CSV or Parquet file or folder (``--set data=PATH``),
 read by the workers themselves, never through the client.
 
-For the user's data, tasks on the workers plan the files and count each block's usable
-rows (no missing feature or label) and their distinct labels (``data/rows.py``); the
-client sees only those counts and labels. It checks two classes and the batch size,
-draws the held-out rows with the seed over the usable rows, numbered in file and row
-order (``default_rng(seed).permutation``: the first ``max(1, round(test_size × rows))``
-are held out), and gives each worker a contiguous range of rows: its training rows are
-that range less the held-out rows (the sorted training rows split in equal parts, one per
-worker), and it keeps the held-out rows that fall in its range, so that each worker reads
-only the blocks of its range. Labels are 0 and 1 in the order of the sorted classes.
+For the user's data, tasks on the workers plan the files and read each block once,
+keeping its usable rows (no missing feature or label) where it was read
+(``data/rows.py``); the client sees only each block's count of rows and distinct labels.
+It checks two classes and the batch size, draws the held-out rows with the seed over the
+usable rows, numbered in file and row order (``default_rng(seed).permutation``: the first
+``max(1, round(test_size × rows))`` are held out), and gives each worker a contiguous
+range of rows: its training rows are that range less the held-out rows (the sorted
+training rows split in equal parts, one per worker), and it keeps the held-out rows that
+fall in its range, so that it needs only the blocks of its range (fetched from the
+worker that read them, mostly itself). Labels are 0 and 1 in the order of the sorted
+classes. The rows and the split are those that reading the whole table on the client
+gave before (tests/test_workers_read.py keeps that reading as the reference); only which
+worker keeps which held-out row changed, which no metric depends on.
 """
 
 from __future__ import annotations
@@ -74,8 +78,9 @@ def build_shard(parts: list[Any], starts: list[int], lo: int, hi: int, held: Any
 
 def split(n_rows: int, test_size: float, seed: int, n_workers: int) -> tuple[Any, Any, Any]:
     """The held-out rows (in the order drawn), the sorted training rows, and the bounds
-    of each worker's range: worker ``k`` holds ``train_parts[k]``, rows
-    ``bounds[k]`` to ``bounds[k + 1]`` less the held-out ones."""
+    of each worker's range: worker ``k`` trains on rows ``bounds[k]`` to ``bounds[k + 1]``
+    less the held-out ones, which are part ``k`` of the training rows split in equal parts
+    (``np.array_split``)."""
     import numpy as np
 
     order = np.random.default_rng(seed).permutation(n_rows)
