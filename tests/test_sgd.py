@@ -157,7 +157,7 @@ def test_regenerated_blocks_give_the_same_model_as_blocks_in_memory(client, stra
     assert regenerated["held_bytes"] < memory["held_bytes"]
 
 
-def test_the_users_file_is_read_split_and_scattered(client, tmp_path: Path):
+def test_the_users_file_is_read_on_the_workers_and_split(client, tmp_path: Path):
     x, y = make_block(3000, 6, 1, 0)
     path = tmp_path / "rows.csv"
     lines = [

@@ -1,7 +1,7 @@
 """The user's own data: kmeans reads Parquet files and folders, CSV, .npy and Zarr (local,
 and from a real S3 API server) on the workers and fits exactly what scikit-learn fits on
-the same rows; gridsearch and sgd read Parquet folders and URLs; every bad input is
-refused in one line before anything exists."""
+the same rows; gridsearch and sgd read Parquet folders and URLs on the workers too; every
+bad input is refused in one line before anything exists."""
 
 from __future__ import annotations
 
@@ -169,8 +169,9 @@ def test_gridsearch_reads_parquet_folders_local_and_on_s3(cluster, files):
     assert local["metrics"]["best_score"] == remote["metrics"]["best_score"]
 
 
-def test_sgd_reads_a_parquet_folder_as_the_same_rows_in_one_file(cluster, files):
+def test_sgd_reads_a_parquet_folder_as_the_same_rows_in_one_file_and_on_s3(cluster, files, s3):
     import pandas as pd
+    import s3fs
 
     x = rows()
     frame = pd.DataFrame(x[:, :3], columns=["a", "b", "c"]).assign(label=(x[:, 3] > 0) * 1)
@@ -184,6 +185,11 @@ def test_sgd_reads_a_parquet_folder_as_the_same_rows_in_one_file(cluster, files)
     many = submit(cluster, "sgd", "--set", f"data={folder}", *common)
     assert many["metrics"]["n_train"] == one["metrics"]["n_train"] == ROWS - 300
     assert many["metrics"]["loss"] == pytest.approx(one["metrics"]["loss"], rel=1e-6)
+    fs = s3fs.S3FileSystem(key="testing", secret="testing", endpoint_url=s3)
+    fs.put(str(folder), f"{BUCKET}/sgd", recursive=True)
+    remote = submit(cluster, "sgd", "--set", f"data=s3://{BUCKET}/sgd", *common)
+    for key in ("n_train", "loss", "weights", "accuracy"):  # the workers read the same rows
+        assert remote["metrics"][key] == many["metrics"][key], key
 
 
 def test_a_rerun_reads_the_same_data_and_a_cloud_rerun_is_refused(cluster, files):

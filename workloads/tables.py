@@ -1,7 +1,12 @@
-"""The user's data table for a workload read on the client: a CSV or Parquet file or
-folder, local or at an s3://, gs:// or abfs:// URL, read into a DataFrame.
+"""The user's data table (``--set data=PATH_OR_URL``): a CSV or Parquet file or folder,
+local or at an s3://, gs:// or abfs:// URL.
 
-(KMeans's data is read by the workers themselves instead: see ``data/``.)
+On the client, before any cluster: its files listed (:func:`table_files`), its columns and
+their types from its header or schema (:func:`check_table`, :func:`column_kinds`).
+:func:`read_table` reads it whole into a DataFrame where it is called: on a worker for
+gridsearch (a task reads the corpus), on the client for nnsearch and gridsearch's dask-ml
+path. KMeans's and sgd's rows are read block by block on the workers (``data/blocks.py``,
+``data/rows.py``).
 """
 
 from __future__ import annotations
@@ -13,8 +18,9 @@ from scalecloud.infra.errors import ScalecloudError
 READ_HINT = "a CSV with a header row, or Parquet (a file, or a folder of files)"
 
 
-def _table_files(location: str) -> tuple[Any, str, list[str]]:
-    """The filesystem, the format (parquet or csv) and the files of ``location``."""
+def table_files(location: str) -> tuple[Any, str, list[str]]:
+    """The filesystem, the format (parquet or csv) and the files of ``location`` (from a
+    listing: no file is opened)."""
     from scalecloud.workloads.data.locations import access, filesystem, missing
     from scalecloud.workloads.data.plan import data_files, detect
 
@@ -34,7 +40,7 @@ def table_columns(location: str) -> list[str]:
     (or schema) only."""
     from scalecloud.workloads.data.locations import access
 
-    fs, kind, files = _table_files(location)
+    fs, kind, files = table_files(location)
     with access(location), fs.open(files[0], "rb") as handle:
         if kind == "parquet":
             import pyarrow.parquet as pq
@@ -57,6 +63,24 @@ def check_table(location: str, columns: list[str], choose_hint: str) -> None:
         )
 
 
+def column_kinds(location: str, sample_rows: int = 1000) -> dict[str, bool]:
+    """Whether each column of the first file is numeric (as pandas reads it): from a
+    Parquet schema, or from a CSV's first ``sample_rows`` rows (a column that is not
+    numeric there is not numeric in the whole file either)."""
+    import pandas as pd
+    from scalecloud.workloads.data.locations import access
+
+    fs, kind, files = table_files(location)
+    with access(location), fs.open(files[0], "rb") as handle:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            frame = pq.read_schema(handle).empty_table().to_pandas()
+        else:
+            frame = pd.read_csv(handle, nrows=sample_rows)
+    return {str(c): bool(pd.api.types.is_numeric_dtype(frame[c])) for c in frame.columns}
+
+
 def read_table(location: str, columns: list[str], choose_hint: str) -> Any:
     """``location`` as a pandas DataFrame holding ``columns`` (every file of a folder,
     in name order), with clear errors.
@@ -66,7 +90,7 @@ def read_table(location: str, columns: list[str], choose_hint: str) -> Any:
     import pandas as pd
     from scalecloud.workloads.data.locations import access
 
-    fs, kind, files = _table_files(location)
+    fs, kind, files = table_files(location)
     frames = []
     with access(location):
         for file in files:

@@ -7,6 +7,11 @@ is the same columns of the test rows. scalecloud therefore tokenises the corpus 
 n-gram range instead of once per candidate and fold, then runs one task per (n-gram
 range, norm, fold) that fits TfidfTransformer once and SGDClassifier for every alpha.
 Scores equal scikit-learn's GridSearchCV on the same folds.
+
+The corpus lives on the cluster: :func:`search_on_cluster` takes it as futures (the
+workload reads the user's table, or generates its corpus, in a task on a worker) and makes
+the folds there too, so the documents and labels never pass through the client; Dask moves
+them from worker to worker. :func:`search` takes lists and scatters them first.
 """
 
 from __future__ import annotations
@@ -65,6 +70,24 @@ class SearchResult:
     best_score: float
 
 
+def make_folds(y: Any, cv: int) -> list[tuple[Any, Any]]:
+    """scikit-learn's folds for ``cv`` (StratifiedKFold for class labels), made where the
+    labels are."""
+    import numpy as np
+    from sklearn.model_selection import check_cv
+
+    return list(check_cv(cv, y, classifier=True).split(np.zeros(len(y)), y))
+
+
+def fold_task(
+    counts: Any, y: Any, folds: list[tuple[Any, Any]], i: int, norm: str, alphas: list[float],
+    seed: int,
+) -> list[dict[str, float]]:  # fmt: skip
+    """:func:`fold_scores` on fold ``i`` of ``folds``."""
+    train, test = folds[i]
+    return fold_scores(counts, y, train, test, norm, alphas, seed)
+
+
 def search(
     client: Any,
     docs: list[str],
@@ -75,24 +98,42 @@ def search(
     cv: int,
     seed: int,
 ) -> SearchResult:
-    """The lecture's grid on the cluster; candidates ordered as ParameterGrid orders them."""
+    """The lecture's grid on the cluster for a corpus held here: scattered to the workers
+    once, then :func:`search_on_cluster`."""
+    import numpy as np
+
+    [docs_f, y_f] = client.scatter([list(docs), np.asarray(labels)], broadcast=True, hash=False)
+    return search_on_cluster(client, docs_f, y_f, ngram_ranges, norms, alphas, cv, seed)
+
+
+def search_on_cluster(
+    client: Any,
+    docs: Any,
+    y: Any,
+    ngram_ranges: list[tuple[int, int]],
+    norms: list[str],
+    alphas: list[float],
+    cv: int,
+    seed: int,
+) -> SearchResult:
+    """The lecture's grid on a corpus already on the cluster (``docs``: a future of the
+    list of documents, ``y``: a future of the labels' array); candidates ordered as
+    ParameterGrid orders them. Only the scores come back to the client."""
     import numpy as np
     from scipy.stats import rankdata
-    from sklearn.model_selection import ParameterGrid, check_cv
+    from sklearn.model_selection import ParameterGrid
 
-    y = np.asarray(labels)
-    folds = list(check_cv(cv, y, classifier=True).split(np.zeros(len(y)), y))
-    [docs_f, y_f] = client.scatter([list(docs), y], broadcast=True, hash=False)
+    folds = client.submit(make_folds, y, cv, pure=False)
     counts = {
-        tuple(r): client.submit(count_matrix, docs_f, tuple(r), pure=False) for r in ngram_ranges
+        tuple(r): client.submit(count_matrix, docs, tuple(r), pure=False) for r in ngram_ranges
     }
     tasks = {
         (tuple(r), norm, i): client.submit(
-            fold_scores, counts[tuple(r)], y_f, train, test, norm, list(alphas), seed, pure=False
+            fold_task, counts[tuple(r)], y, folds, i, norm, list(alphas), seed, pure=False
         )
         for r in ngram_ranges
         for norm in norms
-        for i, (train, test) in enumerate(folds)
+        for i in range(cv)
     }
     scores = dict(zip(tasks, client.gather(list(tasks.values())), strict=True))
     grid = {
@@ -104,7 +145,7 @@ def search(
     for params in ParameterGrid(grid):
         r, norm = tuple(params["vect__ngram_range"]), params["tfidf__norm"]
         a = list(alphas).index(params["clf__alpha"])
-        per_fold = [scores[(r, norm, i)][a] for i in range(len(folds))]
+        per_fold = [scores[(r, norm, i)][a] for i in range(cv)]
         test_scores = np.array([f["score"] for f in per_fold])
         rows.append(
             {

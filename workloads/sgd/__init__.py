@@ -85,7 +85,7 @@ WORKLOAD = Workload(
             "data",
             None,
             "your own CSV or Parquet file or folder (a local path or an s3://, gs:// or "
-            "abfs:// URL, read on the client and scattered) instead of generated rows",
+            "abfs:// URL, read by the workers, each its own rows) instead of generated rows",
         ),
         Param(
             "feature_columns", "strs", None, "columns of --set data (default: all but the label)"
@@ -141,8 +141,9 @@ def run(client: Any, params: dict[str, Any], seed: int, on_event: EventFn) -> Wo
 
     rows = params["n_blocks"] * params["rows_per_block"]
     storage = shards.choose_storage(client, params)
-    on_event(Event("step", f"generating {rows:,} × {params['n_features']} rows on the workers "
-                           f"({storage})"))  # fmt: skip
+    on_event(Event("step", f"reading {params['data']} on the workers" if params["data"] else
+                   f"generating {rows:,} × {params['n_features']} rows on the workers "
+                   f"({storage})"))  # fmt: skip
     start = time.perf_counter()
     data = sgd_data.on_workers(client, dict(params, storage=storage), seed, on_event)
     try:
