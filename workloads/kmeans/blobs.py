@@ -19,7 +19,7 @@ So a block is its draws and its permutation, both from NumPy's generator, and on
 center): into the float64 rows, the fused Lloyd kernel's float32 feature-major copy and
 row norms (``lloyd.prepare``'s), and the block's statistics (mean, m2, sum of squares).
 The same compiled module writes the user's data from the columns read
-(``fill_rows``, used by ``readrows``).
+(``fill_rows`` and ``column_sums``, used by ``readrows``).
 """
 
 from __future__ import annotations
@@ -249,36 +249,52 @@ def fill(draws, order, labels, centers, shift, start, stop, x, xt, norms, offset
     return xx
 
 
-@njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
-def fill_rows(src, start, stop, x, xt, norms, offset, copy, stats, shift, s1, s2):
-    """Rows start..stop of x from the feature-major src (d × rows): row by row (the writes
-    contiguous, the reads d streams), each row's statistics and squared norm on the way;
-    then the float32 feature-major copy, from src as it lies."""
-    d = src.shape[0]
+@njit(nogil=True, cache=True, error_model="numpy", boundscheck=False, fastmath={"reassoc"})
+def column_sums(src, start, stop, shift, s1, s2):
+    """Per feature of the feature-major src (d × rows), over rows start..stop: the sum of
+    the values less shift into s1, of their squares into s2; returns the sum of the
+    values' squares. Reassociated (vectorized) sums: NaN and infinities still propagate."""
     xx = 0.0
+    for f in range(src.shape[0]):
+        column = src[f]
+        center = shift[f]
+        a = 0.0
+        b = 0.0
+        q = 0.0
+        for i in range(start, stop):
+            v = column[i]
+            t = v - center
+            a += t
+            b += t * t
+            q += v * v
+        s1[f] += a
+        s2[f] += b
+        xx += q
+    return xx
+
+
+@njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+def fill_rows(src, start, stop, x, xt, norms, offset, copy):
+    """Rows start..stop of x from the feature-major src (d × rows), row by row (the writes
+    contiguous, the reads d streams); with copy, each row's norm on the way, then the
+    float32 feature-major copy from src as it lies."""
+    d = src.shape[0]
+    if not copy:
+        for i in range(start, stop):
+            row = x[i]
+            for f in range(d):
+                row[f] = src[f, i]
+        return
     for i in range(start, stop):
         row = x[i]
         squares = 0.0
-        if stats:
-            for f in range(d):
-                v = src[f, i]
-                row[f] = v
-                squares += v * v
-                t = v - shift[f]
-                s1[f] += t
-                s2[f] += t * t
-        else:
-            for f in range(d):
-                v = src[f, i]
-                row[f] = v
-                squares += v * v
-        xx += squares
-        if copy:
-            norms[offset + i] = np.float32(np.sqrt(squares) * (1 + 1e-6))
-    if copy:
         for f in range(d):
-            out = xt[f]
-            for i in range(start, stop):
-                out[offset + i] = np.float32(src[f, i])
-    return xx
+            v = src[f, i]
+            row[f] = v
+            squares += v * v
+        norms[offset + i] = np.float32(np.sqrt(squares) * (1 + 1e-6))
+    for f in range(d):
+        out = xt[f]
+        for i in range(start, stop):
+            out[offset + i] = np.float32(src[f, i])
 '''.replace("{TILE}", str(TILE))

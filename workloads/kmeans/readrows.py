@@ -1,7 +1,8 @@
 """The user's data as KMeans partitions hold it: each block's columns, as the worker reads
-them, written straight into the partition's rows in one pass (``blobs``' kernel
-``fill_rows``), with what the fused Lloyd kernel reads besides (the float32
-feature-major copy and row norms) and the block's statistics, from the same pass.
+them, copied side by side into a reused feature-major scratch, from which ``blobs``'
+kernels sum the block's statistics (``column_sums``) and write the partition's rows, with
+what the fused Lloyd kernel reads besides: the float32 feature-major copy and row norms
+(``fill_rows``). No array is allocated per block.
 
 :class:`ReadBlocks` is the partitions' ``make`` for read data: ``fill`` where the plan
 knows each block's rows (Parquet, ``.npy``, Zarr); a CSV block, whose rows are counted as
@@ -18,17 +19,18 @@ from scalecloud.workloads.kmeans.blobs import Piece
 
 
 def fill_columns(
-    columns: Sequence[Any], x: Any, pieces: Sequence[Piece] = (), stats: bool = True
+    columns: Sequence[Any], x: Any, pieces: Sequence[Piece] = ()
 ) -> tuple[Any, Any, float]:
     """Write ``columns`` (1-D arrays of ``len(x)`` numbers) into the rows ``x`` (float64, C
     order) and, where ``pieces`` say, their float32 feature-major copy and norms. Returns
     the mean, m2 (per feature, squared deviations from the mean, summed) and the sum of
-    squares; without ``stats`` only the sum of squares (mean and m2 are None), which is
-    finite exactly when the rows are (bar an overflow, which a caller checks again).
+    squares, which is finite exactly when the rows are (bar an overflow, which a caller
+    checks again).
 
     The columns are first copied side by side into this thread's feature-major scratch
-    array (reused: no page faults; each copy contiguous), from which the kernel writes
-    the rows: far faster than gathering from separate arrays."""
+    array (reused: no page faults; each copy contiguous). From it the statistics are
+    summed column by column (vectorized) and the rows written row by row: far faster than
+    gathering from separate arrays, or summing across a row."""
     import numpy as np
     import scalecloud.workloads.kmeans.blobs as blobs
 
@@ -39,22 +41,19 @@ def fill_columns(
     # Sums taken about the first row: close enough to the mean that the one-pass m2
     # loses nothing to cancellation.
     shift = src[:, 0].copy() if n else np.zeros(d)
-    s1, s2 = (np.zeros(d), np.zeros(d)) if stats else (None, None)
-    run = blobs.kernel("fill_rows")
-    if run is None:  # no numba: NumPy, more passes, the same rows
+    s1, s2 = np.zeros(d), np.zeros(d)
+    sums, rows = blobs.kernel("column_sums"), blobs.kernel("fill_rows")
+    if sums is None:  # no numba: NumPy, more passes, the same rows
         x[...] = src.T
         xx = blobs.finish_numpy(x, pieces, shift, s1, s2)
     else:
-        spare = np.zeros(0)
-        todo = pieces or [(np.empty((d, 0), np.float32), np.empty(0, np.float32), 0, 0, n)]
-        xx = 0.0
-        for xt, norms, offset, start, stop in todo:
-            xx += run(
-                src, start, stop, x, xt, norms, offset, bool(pieces), stats, shift,
-                spare if s1 is None else s1, spare if s2 is None else s2,
-            )  # fmt: skip
-    if s1 is None or not n:
-        return None, None, float(xx)
+        xx = sums(src, 0, n, shift, s1, s2)
+        if not pieces:
+            rows(src, 0, n, x, np.empty((d, 0), np.float32), np.empty(0, np.float32), 0, False)
+        for xt, norms, offset, start, stop in pieces:
+            rows(src, start, stop, x, xt, norms, offset, True)
+    if not n:
+        return np.zeros(d), np.zeros(d), 0.0
     mean = shift + s1 / n
     return mean, np.maximum(s2 - s1 * s1 / n, 0.0), float(xx)
 
