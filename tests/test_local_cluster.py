@@ -196,3 +196,32 @@ def test_down_stops_every_process_and_is_safe_to_repeat(cli):
     assert "No cluster is running" in cli("status", check=True).out
     assert cli("down", check=True).code == 0
     assert cli("down", "--name", "short", check=True).code == 0
+
+
+def test_modules_in_the_working_directory_do_not_shadow_the_clusters(cli, tmp_path):
+    # A project folder with its own dask.py and numpy.py: `scalecloud up` run there must not
+    # import them (the supervisor once ran with the folder first on its sys.path).
+    import json
+    import subprocess
+    import sys
+
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("dask", "distributed", "numpy"):
+        (project / f"{name}.py").write_text("raise ImportError('the project module shadowed')\n")
+
+    def scalecloud(*args: str) -> subprocess.CompletedProcess:
+        script = Path(sys.executable).parent / "scalecloud"
+        done = subprocess.run([str(script), *args], cwd=project, env=cli.env,
+                              capture_output=True, text=True, timeout=240)  # fmt: skip
+        assert done.returncode == 0, done.stderr + done.stdout
+        return done
+
+    scalecloud("up", "--name", "shadow", "--workers", "1")
+    status = cli("status", "--json", check=True).json()
+    assert [(c["name"], c["state"], c["worker_count"]) for c in status] == [
+        ("shadow", "running", 1)
+    ]
+    settings = ["n_blocks=2", "rows_per_block=500", "n_features=3", "n_centers=2", "n_clusters=2"]
+    run = scalecloud("submit", "kmeans", *[a for s in settings for a in ("--set", s)], "--json")
+    assert json.loads(run.stdout)["status"] == "succeeded"

@@ -217,8 +217,10 @@ class LocalProvider:
         ready = self.store.clusters_dir / f".{spec.name}.ready"
         ready.unlink(missing_ok=True)
         log_path = self.store.log_path(spec.name)
+        # -P: the working directory is not put first on the supervisor's sys.path (nor
+        # its workers'), so a project's own dask.py or numpy.py cannot shadow them.
         command = [
-            sys.executable, "-m", "scalecloud.infra.local.supervisor",
+            sys.executable, "-P", "-m", "scalecloud.infra.local.supervisor",
             "--spec", json.dumps(spec.to_dict()), "--ready", str(ready),
         ]  # fmt: skip
         owner = spec.extra.get("owner_pid")
@@ -266,9 +268,12 @@ class LocalProvider:
             report = read_json(ready)
             if report is not None:
                 if "error" in report:
+                    hint = "check the ports and the memory asked for"
+                    if report["error"].startswith(("ModuleNotFoundError", "ImportError")):
+                        hint = f"check this Python environment ({sys.executable})"
                     raise ScalecloudError(
                         f"the local cluster failed to start: {report['error']}",
-                        "check the ports and the memory asked for; run with --debug for details",
+                        f"{hint}; run with --debug for details",
                     )
                 return report
             if proc.poll() is not None:
