@@ -112,3 +112,15 @@ def test_uneven_row_groups_fit_as_the_rows_in_memory(client, files, storage):  #
     metrics = kmeans(client, f"data={files['parquet']}", f"storage={storage}")
     assert metrics["storage"] == storage and metrics["data_blocks"] == 5
     assert_same_fit(metrics, rows())
+
+
+def test_a_file_rewritten_after_planning_fails_in_one_line(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "moving.parquet"
+    pq.write_table(pa.table({"a": np.arange(100.0)}), path, row_group_size=50)
+    make = blocks_of(path)
+    pq.write_table(pa.table({"a": np.arange(100.0)}), path, row_group_size=40)
+    with pytest.raises(ScalecloudError, match=r"block 0 .* has 40 rows, not the 50 planned"):
+        make.fill(0, np.empty((make.block_rows(0), 1)))

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from scalecloud.infra.errors import ScalecloudError
 from scalecloud.workloads.kmeans.blobs import Piece
 
 
@@ -97,7 +98,12 @@ class ReadBlocks:
         (see :func:`fill_columns`). Fails with one line on NaN or infinite values."""
         columns = self.reader.columns(index)
         if columns and len(columns[0]) != len(x):
-            raise ValueError(f"block {index} has {len(columns[0])} rows, not {len(x)}")
+            raise ScalecloudError(
+                f"block {index} of {self.reader.plan.location} ({self.reader.where(index)}) "
+                f"has {len(columns[0]):,} rows, not the {len(x):,} planned: the data changed "
+                "while it was read",
+                "run again once the data no longer changes",
+            )
         stats = fill_columns(columns, x, pieces)
         self.reader.check(index, x, stats[2])
         return stats
