@@ -78,10 +78,16 @@ class BlockReader:
 
     def columns(self, index: int) -> list[Any]:
         """Block ``index`` as numeric columns, as read (views of the rows, where the
-        format reads rows), unconverted and unchecked: :meth:`check` the rows made of
-        them."""
+        format reads rows; of this thread's reused buffer, for Parquet's plain float64
+        pages: valid until its next call), unconverted and unchecked: :meth:`check` the
+        rows made of them."""
         import numpy as np
 
+        if self.plan.format == "parquet":
+            with access(self.plan.location):
+                plain = tabular.plain_parquet(self, index)
+            if plain is not None:
+                return plain
         found = self.read(index)
         if isinstance(found, list):
             return found

@@ -96,6 +96,27 @@ def read_parquet(reader: Any, index: int) -> Any:
     return [(c.cast(pa.float64()) if c.null_count else c).to_numpy() for c in columns]
 
 
+def plain_parquet(reader: Any, index: int) -> list[Any] | None:
+    """Block ``index`` of a local Parquet plan read straight from its plain float64 pages
+    (``parquetpages``: views of this thread's buffer, valid until its next read), or None
+    where its layout needs Arrow (or the file is not local)."""
+    import pyarrow.parquet as pq
+    from scalecloud.workloads.data import parquetpages
+
+    if not reader.plan.extra["local"]:
+        return None
+    file, group, rows = reader.plan.blocks[index]
+    footers = reader.__dict__.setdefault("_footers", {})  # file: (footer, leaves)
+    if file not in footers:
+        meta = pq.read_metadata(file)
+        leaf = {meta.schema.column(j).path: j for j in range(meta.num_columns)}
+        footers[file] = (meta, [leaf.get(name, -1) for name in reader.plan.columns])
+    meta, leaves = footers[file]
+    if min(leaves) < 0 or group >= meta.num_row_groups:
+        return None  # the file changed since it was planned: Arrow says how
+    return parquetpages.read_columns(file, meta, group, leaves, rows)
+
+
 def plan_csv(fs: Any, path: str, location: str, columns: tuple[str, ...] | None) -> DataPlan:
     """Blocks of whole lines, about ``BLOCK_BYTES`` each (the line ends found by small
     reads at each boundary); the columns and their types from the header and first rows

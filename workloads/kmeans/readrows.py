@@ -1,8 +1,8 @@
 """The user's data as KMeans partitions hold it: each block's columns, as the worker reads
-them, copied side by side into a reused feature-major scratch, from which ``blobs``'
-kernels sum the block's statistics (``column_sums``) and write the partition's rows, with
-what the fused Lloyd kernel reads besides: the float32 feature-major copy and row norms
-(``fill_rows``). No array is allocated per block.
+them (Parquet's plain float64 pages straight from the file into a reused buffer:
+``data.parquetpages``), written by one ``blobs`` kernel (``read_rows``) into the
+partition's rows, with the block's statistics and what the fused Lloyd kernel reads
+besides: the float32 feature-major copy and row norms. No array is allocated per block.
 
 :class:`ReadBlocks` is the partitions' ``make`` for read data: ``fill`` where the plan
 knows each block's rows (Parquet, ``.npy``, Zarr); a CSV block, whose rows are counted as
@@ -11,7 +11,6 @@ it is read, is only returned by ``make(i)``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,48 +27,36 @@ def fill_columns(
     squares, which is finite exactly when the rows are (bar an overflow, which a caller
     checks again).
 
-    The columns are first copied side by side into this thread's feature-major scratch
-    array (reused: no page faults; each copy contiguous). From it the statistics are
-    summed column by column (vectorized) and the rows written row by row: far faster than
-    gathering from separate arrays, or summing across a row."""
+    One pass (``blobs``' ``read_rows``), a tile of rows at a time, straight from the
+    columns where they lie (float64 ones as read, even unaligned; others converted
+    first): each column's slice of the tile summed while in cache, then written into the
+    tile's rows."""
     import numpy as np
     import scalecloud.workloads.kmeans.blobs as blobs
 
     n, d = x.shape
-    src = _scratch(d, n)
-    for j, column in enumerate(columns):
-        src[j] = column
-    # Sums taken about the first row: close enough to the mean that the one-pass m2
-    # loses nothing to cancellation.
-    shift = src[:, 0].copy() if n else np.zeros(d)
-    s1, s2 = np.zeros(d), np.zeros(d)
-    sums, rows = blobs.kernel("column_sums"), blobs.kernel("fill_rows")
-    if sums is None:  # no numba: NumPy, more passes, the same rows
-        x[...] = src.T
-        xx = blobs.finish_numpy(x, pieces, shift, s1, s2)
-    else:
-        xx = sums(src, 0, n, shift, s1, s2)
-        if not pieces:
-            rows(src, 0, n, x, np.empty((d, 0), np.float32), np.empty(0, np.float32), 0, False)
-        for xt, norms, offset, start, stop in pieces:
-            rows(src, start, stop, x, xt, norms, offset, True)
     if not n:
         return np.zeros(d), np.zeros(d), 0.0
+    held = [np.ascontiguousarray(column, dtype=np.float64) for column in columns]
+    # Sums taken about the first row: close enough to the mean that the one-pass m2
+    # loses nothing to cancellation.
+    shift = np.array([column[0] for column in held])
+    s1, s2 = np.zeros(d), np.zeros(d)
+    rows = blobs.kernel("read_rows")
+    if rows is None:  # no numba: NumPy, more passes, the same rows
+        for j, column in enumerate(held):
+            x[:, j] = column
+        xx = blobs.finish_numpy(x, pieces, shift, s1, s2)
+    else:
+        addresses = np.array([column.ctypes.data for column in held], np.int64)
+        if not pieces:
+            xx = rows(addresses, 0, n, shift, s1, s2, x, np.empty((d, 0), np.float32),
+                      np.empty(0, np.float32), 0, False)  # fmt: skip
+        else:
+            xx = sum(rows(addresses, start, stop, shift, s1, s2, x, xt, norms, offset, True)
+                     for xt, norms, offset, start, stop in pieces)  # fmt: skip
     mean = shift + s1 / n
     return mean, np.maximum(s2 - s1 * s1 / n, 0.0), float(xx)
-
-
-_local = threading.local()
-
-
-def _scratch(d: int, n: int) -> Any:
-    """This thread's feature-major float64 scratch, at least d × n, as a d × n view."""
-    import numpy as np
-
-    buffer = getattr(_local, "buffer", None)
-    if buffer is None or buffer.size < d * n:
-        buffer = _local.buffer = np.empty(d * n)
-    return buffer[: d * n].reshape(d, n)
 
 
 class ReadBlocks:
