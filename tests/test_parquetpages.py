@@ -1,7 +1,7 @@
 """Parquet's plain float64 pages read straight from the file (``data.parquetpages``): the
-values Arrow decodes, for every layout pyarrow writes that needs no decoding (page
-versions, several pages, nullable columns without nulls, checksums, page indexes); None,
-and so Arrow, for any other; KMeans's read takes that path without Arrow's decoding, and
+values Arrow decodes, for every layout pyarrow writes that needs no decoding but a codec's
+(page versions, several pages, nullable columns without nulls, checksums, page indexes,
+every codec); None, and so Arrow, for any other; KMeans's read takes that path without Arrow's decoding, and
 writes the same rows, copy, norms and statistics as from Arrow's columns."""
 
 from __future__ import annotations
@@ -34,9 +34,20 @@ READ_HERE = {
         "row_group_size": 2000,
     },
 }
+for codec in ("snappy", "zstd", "gzip", "brotli"):
+    READ_HERE[codec] = {"compression": codec}
+READ_HERE["snappy, several pages v2"] = {
+    "compression": "snappy",
+    "data_page_size": 3000,
+    "data_page_version": "2.0",
+}
+READ_HERE["zstd, several pages, optional"] = {"compression": "zstd", "data_page_size": 3000}
 ARROW = {
-    "snappy": {"compression": "snappy"},
+    "codecs differing by column": {
+        "compression": {"f0": "snappy", "f1": "zstd", "f2": "none", "f3": "none"}
+    },
     "dictionary": {"use_dictionary": True},
+    "lz4": {"compression": "lz4"},  # raw or in Hadoop's framing: pyarrow's footer does not say
     "float32": {"dtype": "float32"},
     "int64": {"dtype": "int64"},
 }
@@ -113,10 +124,31 @@ def test_a_damaged_page_header_is_left_to_arrow(tmp_path):
     assert read_columns(str(path), meta, 0, [0, 1], ROWS) is None
 
 
-def test_kmeans_reads_plain_pages_without_arrow_and_writes_the_same_rows(tmp_path, monkeypatch):
+def test_a_damaged_compressed_page_is_left_to_arrow(tmp_path):
     import pyarrow.parquet as pq
 
-    path = write(tmp_path / "plain.parquet", row_group_size=1700)  # blocks 1700, 1700, 1600
+    path = write(tmp_path / "damaged.parquet", compression="zstd")
+    meta = pq.read_metadata(path)
+    data = bytearray(path.read_bytes())
+    offset = meta.row_group(0).column(0).data_page_offset
+    _, body = thrift_struct(data, offset)
+    data[body : body + 4] = b"\0\0\0\0"  # zstd's frame magic number
+    path.write_bytes(bytes(data))
+    assert read_columns(str(path), meta, 0, [1], ROWS) is not None
+    assert read_columns(str(path), meta, 0, [0], ROWS) is None
+    with pytest.raises(OSError):  # and Arrow cannot read it either
+        arrow_columns(path, 0, ["f0"])
+
+
+@pytest.mark.parametrize("compression", ["none", "snappy"])
+def test_kmeans_reads_plain_pages_without_arrow_and_writes_the_same_rows(
+    tmp_path, monkeypatch, compression
+):
+    import pyarrow.parquet as pq
+
+    path = write(
+        tmp_path / "plain.parquet", row_group_size=1700, compression=compression
+    )  # 1700, 1700, 1600 rows
     expected = np.stack(arrow_columns(path, 2, ["f0", "f1", "f2", "f3"]), axis=1)
     decoded = []
     monkeypatch.setattr(pq.ParquetFile, "read_row_group",
@@ -133,8 +165,8 @@ def test_kmeans_reads_plain_pages_without_arrow_and_writes_the_same_rows(tmp_pat
     assert mean == pytest.approx(expected.mean(0), rel=1e-12)
     assert m2 == pytest.approx(((expected - expected.mean(0)) ** 2).sum(0), rel=1e-9)
     assert xx == pytest.approx(float((expected**2).sum()), rel=1e-12)
-    # The page headers put the values at any byte: the rows came from unaligned columns.
-    assert not all(c.flags.aligned for c in make.reader.columns(2))
+    if compression == "none":  # page headers put the values at any byte: unaligned columns
+        assert not all(c.flags.aligned for c in make.reader.columns(2))
 
 
 def test_thrift_compact_structs_as_parquet_writes_them():

@@ -1,13 +1,16 @@
 """Parquet columns read straight from a local file's pages, for the layout that needs no
-decoding: DOUBLE values, uncompressed, PLAIN-encoded, without nulls (required columns, or
-optional ones whose pages hold no null). Such a column's values lie in the file as the
-float64 they are, so reading them is one copy out of the page cache into a reused buffer;
-through Arrow the same block costs that copy, a new allocation and a decoding pass more
-(about 3x the time: ``bench/README.md``, "Reading the user's data").
+decoding: DOUBLE values, PLAIN-encoded, without nulls (required columns, or optional ones
+whose pages hold no null), uncompressed or compressed by a codec Arrow has (snappy, zstd,
+gzip, brotli). Such a column's values lie in the file, or in its decompressed pages, as
+the float64 they are, so reading them is one copy out of the page cache into a reused
+buffer (and a decompression); through Arrow the same block costs that, a new allocation
+and a decoding pass more (about 3x the time: ``bench/README.md``, "Reading the user's
+data").
 
-:func:`read_columns` returns None for anything else (a dictionary, a codec, another type,
-a null, a page it does not know, a header it cannot parse), and the block is then read
-through Arrow. Page headers are Thrift compact structs, parsed by :func:`thrift_struct`.
+:func:`read_columns` returns None for anything else (a dictionary, LZ4, another type, a
+null, a page it does not know, a header it cannot parse, a page that will not
+decompress), and the block is then read through Arrow. Page headers are Thrift compact
+structs, parsed by :func:`thrift_struct`.
 """
 
 from __future__ import annotations
@@ -18,6 +21,15 @@ from typing import Any
 
 DATA_PAGE, INDEX_PAGE, DICTIONARY_PAGE, DATA_PAGE_V2 = 0, 1, 2, 3
 PLAIN, RLE = 0, 3
+# Parquet's codecs read here, as Arrow names them. LZ4 is left to Arrow: pyarrow's footer
+# does not tell raw LZ4 from Hadoop's framing of it.
+CODECS = {
+    "UNCOMPRESSED": "",
+    "SNAPPY": "snappy",
+    "ZSTD": "zstd",
+    "GZIP": "gzip",
+    "BROTLI": "brotli",
+}
 KEEP = 64 << 20  # the largest buffer a thread keeps for its next block
 
 
@@ -143,11 +155,13 @@ def page_prefix(buf: Any, pos: int) -> tuple[dict[int, Any], int]:
 
 
 def chunk_values(
-    buf: Any, start: int, end: int, optional: bool, rows: int
-) -> list[tuple[int, int]]:
-    """The (offset, count) of the float64 values of each data page in the column chunk
-    ``buf[start:end]`` of ``rows`` values; raises :class:`Unreadable` for a page that is
-    not PLAIN without nulls, or any other page but an index page."""
+    buf: Any, start: int, end: int, optional: bool, rows: int, codec: Any = None
+) -> list[tuple[Any, int, int]]:
+    """The (buffer, offset, count) of the float64 values of each data page in the column
+    chunk ``buf[start:end]`` of ``rows`` values, its pages compressed by ``codec`` (a
+    ``pyarrow.Codec``; the buffer is then the page's, decompressed); raises
+    :class:`Unreadable` for a page that is not PLAIN without nulls, or any other page but
+    an index page."""
     segments = []
     pos, left = start, rows
     while pos < end:
@@ -168,7 +182,8 @@ def chunk_values(
             size = header.get(3)
         if not isinstance(size, int) or size < 0 or pos + size > end:
             raise Unreadable("page size")
-        body, pos = pos, pos + size
+        source, body, pos = buf, pos, pos + size
+        stop, full = pos, header.get(2, -1)  # the body's end; its decompressed size
         kind = header.get(1)
         if kind == INDEX_PAGE:
             continue
@@ -177,26 +192,38 @@ def chunk_values(
             count = page.get(1, -1)
             if page.get(2) != PLAIN:
                 raise Unreadable("encoding")
+            if codec is not None:
+                source, body, stop = _decompress(codec, buf[body:stop], full)
             if optional:
-                if page.get(3) != RLE or body + 4 > pos:
+                if page.get(3) != RLE or body + 4 > stop:
                     raise Unreadable("definition levels")
-                levels = int.from_bytes(bytes(buf[body : body + 4]), "little")
-                if not _all_present(buf, body + 4, body + 4 + levels, count):
+                levels = int.from_bytes(bytes(source[body : body + 4]), "little")
+                if not _all_present(source, body + 4, body + 4 + levels, count):
                     raise Unreadable("nulls")
                 body += 4 + levels
         elif kind == DATA_PAGE_V2 and isinstance(header.get(8), dict):
             page = header[8]
-            count = page.get(1, -1)
+            count, levels = page.get(1, -1), page.get(5, 0)
             if page.get(4) != PLAIN or page.get(2, 0) or page.get(6, 0):
                 raise Unreadable("encoding, nulls or repetition")
-            body += page.get(5, 0)
+            body += levels  # levels are never compressed, the values are unless said
+            if codec is not None and page.get(7, True):
+                source, body, stop = _decompress(codec, buf[body:stop], full - levels)
         else:
             raise Unreadable(f"page type {kind}")
-        if count < 0 or pos - body != 8 * count:
+        if count < 0 or stop - body != 8 * count:
             raise Unreadable("values size")
-        segments.append((body, count))
+        segments.append((source, body, count))
         left -= count
     return segments
+
+
+def _decompress(codec: Any, data: Any, size: int) -> tuple[Any, int, int]:
+    """``data`` decompressed into ``size`` bytes: (their memoryview, 0, size)."""
+    if size < 0:
+        raise Unreadable("decompressed size")
+    found = codec.decompress(data, decompressed_size=size, asbytes=False)
+    return memoryview(found).cast("B"), 0, size  # indexed as unsigned bytes
 
 
 _local = threading.local()
@@ -215,20 +242,31 @@ def _buffer(size: int) -> Any:
     return buffer
 
 
-def _layout(meta: Any, group: int, leaves: Sequence[int]) -> list[tuple[int, int, bool]] | None:
-    """(file offset, length, optional) of the chunks of ``leaves`` in row group ``group``,
-    or None where the footer already says they are not read here."""
+def _layout(
+    meta: Any, group: int, leaves: Sequence[int]
+) -> tuple[list[tuple[int, int, bool]], Any] | None:
+    """(file offset, length, optional) of the chunks of ``leaves`` in row group ``group``
+    and their codec (a ``pyarrow.Codec``, or None), or None where the footer already says
+    they are not read here."""
+    import pyarrow as pa
+
     row_group = meta.row_group(group)
-    out = []
+    out, codecs = [], set()
     for leaf in leaves:
         column, schema = row_group.column(leaf), meta.schema.column(leaf)
-        if (column.physical_type != "DOUBLE" or column.compression != "UNCOMPRESSED"
+        if (column.physical_type != "DOUBLE" or column.compression not in CODECS
                 or column.has_dictionary_page or column.file_path
                 or schema.max_repetition_level or schema.max_definition_level not in (0, 1)):  # fmt: skip
             return None
+        codecs.add(CODECS[column.compression])
         out.append((column.data_page_offset, column.total_compressed_size,
                     schema.max_definition_level == 1))  # fmt: skip
-    return out
+    if len(codecs) > 1:  # chunks compressed alike, or through Arrow
+        return None
+    (name,) = codecs
+    if name and not pa.Codec.is_available(name):
+        return None
+    return out, pa.Codec(name) if name else None
 
 
 def read_columns(
@@ -240,9 +278,10 @@ def read_columns(
     valid until its next call."""
     import numpy as np
 
-    layout = _layout(meta, group, leaves)
-    if layout is None:
+    found = _layout(meta, group, leaves)
+    if found is None:
         return None
+    layout, codec = found
     # Chunks that follow one another in the file are read in one call.
     reads: list[tuple[int, int]] = []  # (file offset, length)
     for offset, length, _ in sorted(layout):
@@ -264,19 +303,20 @@ def read_columns(
     for offset, length, optional in layout:
         base = next(b + offset - o for o, b in reversed(spans) if o <= offset)
         try:
-            segments = chunk_values(view, base, base + length, optional, rows)
-        except (Unreadable, IndexError, ValueError):
+            segments = chunk_values(view, base, base + length, optional, rows, codec)
+        except (Unreadable, IndexError, ValueError, OSError):  # OSError: Arrow's codec errors
             return None
-        if sum(count for _, count in segments) != rows:
+        if sum(count for _, _, count in segments) != rows:
             return None
         if len(segments) == 1:
-            columns.append(np.frombuffer(buffer, np.float64, rows, segments[0][0]))
+            source, start, _ = segments[0]
+            columns.append(np.frombuffer(source, np.float64, rows, start))
             continue
         # Values split over pages: joined after the chunks, in the same buffer.
         column = np.frombuffer(buffer, np.float64, rows, at)
         done = 0
-        for start, count in segments:
-            column[done : done + count] = np.frombuffer(buffer, np.float64, count, start)
+        for source, start, count in segments:
+            column[done : done + count] = np.frombuffer(source, np.float64, count, start)
             done += count
         columns.append(column)
         at += 8 * rows
