@@ -189,6 +189,23 @@ def test_thrift_compact_structs_as_parquet_writes_them():
         thrift_struct(bytes([0x1C] * 12), 0)  # structs in structs, without end
 
 
+def test_a_page_made_by_hand_and_headers_that_lie():
+    header = bytes([
+        0x15, 0x00, 0x15, 0x20, 0x15, 0x20,  # data page, 16 bytes (uncompressed and not)
+        0x2C, 0x15, 0x04, 0x15, 0x00, 0x15, 0x06, 0x15, 0x06, 0x00,  # 2 values, PLAIN
+        0x00,
+    ])  # fmt: skip
+    page = header + struct.pack("<2d", 1.5, -2.0)
+    assert parquetpages.chunk_values(page, 0, len(page), False, 2) == [(page, len(header), 2)]
+    with pytest.raises(Unreadable, match="values count"):  # more values than rows
+        parquetpages.chunk_values(page, 0, len(page), False, 1)
+    with pytest.raises(Unreadable, match="page size"):  # a page beyond its chunk
+        parquetpages.chunk_values(page, 0, len(page) - 1, False, 2)
+    # A list of 2**60 bools in 3 bytes: refused at once, not walked.
+    with pytest.raises(Unreadable, match="list"):
+        thrift_struct(bytes([0x19, 0xF1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]), 0)
+
+
 @pytest.mark.parametrize(("levels", "count", "present"), [
     ([0x05, 0xFF, 0x0F], 12, True),  # bit-packed: 2 groups, the first 12 bits set
     ([0x05, 0xFF, 0x07], 12, False),  # the 12th unset

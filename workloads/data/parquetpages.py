@@ -72,6 +72,8 @@ def _value(buf: Any, pos: int, kind: int, depth: int) -> tuple[Any, int]:
         size, pos = header >> 4, pos + 1
         if size == 15:
             size, pos = _varint(buf, pos)
+        if size > len(buf) - pos:  # every element takes a byte at least
+            raise Unreadable("list longer than its bytes")
         for _ in range(size):
             pos = pos + 1 if header & 0x0F in (1, 2) else _value(buf, pos, header & 0x0F, depth)[1]
         return None, pos
@@ -82,7 +84,8 @@ def _value(buf: Any, pos: int, kind: int, depth: int) -> tuple[Any, int]:
 
 def thrift_struct(buf: Any, pos: int, depth: int = 0) -> tuple[dict[int, Any], int]:
     """The struct at ``buf[pos:]`` (Thrift compact protocol) as {field id: value}: numbers
-    and nested structs; strings, doubles and lists skipped (None). And where it ends."""
+    and nested structs; strings, doubles and lists skipped (None). And where it ends.
+    Integers of one byte and short strings, most of a page header, are read inline."""
     if depth > 8:
         raise Unreadable("thrift structs nested too deep")
     fields: dict[int, Any] = {}
@@ -96,7 +99,17 @@ def thrift_struct(buf: Any, pos: int, depth: int = 0) -> tuple[dict[int, Any], i
             last += byte >> 4
         else:
             last, pos = _int(buf, pos)
-        fields[last], pos = _value(buf, pos, byte & 0x0F, depth)
+        kind = byte & 0x0F
+        if 4 <= kind <= 6 and buf[pos] < 0x80:  # i16, i32, i64 of one byte
+            fields[last] = (buf[pos] >> 1) ^ -(buf[pos] & 1)
+            pos += 1
+        elif kind == 8 and buf[pos] < 0x80:  # a binary shorter than 128 bytes
+            fields[last] = None
+            pos += 1 + buf[pos]
+        elif kind == 12:
+            fields[last], pos = thrift_struct(buf, pos, depth + 1)
+        else:
+            fields[last], pos = _value(buf, pos, kind, depth)
 
 
 def _all_present(buf: Any, start: int, end: int, count: int) -> bool:
@@ -125,35 +138,6 @@ def _all_present(buf: Any, start: int, end: int, count: int) -> bool:
     return True
 
 
-def page_prefix(buf: Any, pos: int) -> tuple[dict[int, Any], int]:
-    """The page header at ``buf[pos:]`` (see :func:`thrift_struct`) read only up to its page
-    struct's leading numbers (before its statistics), and where that stopped."""
-    fields: dict[int, Any] = {}
-    last = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        if byte == 0:
-            return fields, pos
-        if byte >> 4:
-            last += byte >> 4
-        else:
-            last, pos = _int(buf, pos)
-        if byte & 0x0F == 12 and last in (5, 8):  # the data page's own struct
-            page: dict[int, Any] = {}
-            inner = 0
-            while buf[pos] and buf[pos] & 0x0F in (1, 2, 3, 4, 5, 6):
-                byte, pos = buf[pos], pos + 1
-                if byte >> 4:
-                    inner += byte >> 4
-                else:
-                    inner, pos = _int(buf, pos)
-                page[inner], pos = _value(buf, pos, byte & 0x0F, 1)
-            fields[last] = page
-            return fields, pos
-        fields[last], pos = _value(buf, pos, byte & 0x0F, 0)
-
-
 def chunk_values(
     buf: Any, start: int, end: int, optional: bool, rows: int, codec: Any = None
 ) -> list[tuple[Any, int, int]]:
@@ -165,21 +149,8 @@ def chunk_values(
     segments = []
     pos, left = start, rows
     while pos < end:
-        header, after = page_prefix(buf, pos)
+        header, pos = thrift_struct(buf, pos)
         size = header.get(3)
-        page = header.get(5, header.get(8))
-        if (
-            isinstance(size, int)
-            and isinstance(page, dict)
-            and page.get(1) == left
-            and after <= end - size
-        ):
-            pos = (
-                end - size
-            )  # the page of every value left is the chunk's last: no statistics to parse
-        else:
-            header, pos = thrift_struct(buf, pos)
-            size = header.get(3)
         if not isinstance(size, int) or size < 0 or pos + size > end:
             raise Unreadable("page size")
         source, body, pos = buf, pos, pos + size
@@ -189,11 +160,11 @@ def chunk_values(
             continue
         if kind == DATA_PAGE and isinstance(header.get(5), dict):
             page = header[5]
-            count = page.get(1, -1)
+            count = _count(page, left)
             if page.get(2) != PLAIN:
                 raise Unreadable("encoding")
-            if codec is not None:
-                source, body, stop = _decompress(codec, buf[body:stop], full)
+            if codec is not None:  # the levels (count bits, RLE-framed at worst) and values
+                source, body, stop = _decompress(codec, buf[body:stop], full, 9 * count + 64)
             if optional:
                 if page.get(3) != RLE or body + 4 > stop:
                     raise Unreadable("definition levels")
@@ -203,24 +174,33 @@ def chunk_values(
                 body += 4 + levels
         elif kind == DATA_PAGE_V2 and isinstance(header.get(8), dict):
             page = header[8]
-            count, levels = page.get(1, -1), page.get(5, 0)
+            count, levels = _count(page, left), page.get(5, 0)
             if page.get(4) != PLAIN or page.get(2, 0) or page.get(6, 0):
                 raise Unreadable("encoding, nulls or repetition")
             body += levels  # levels are never compressed, the values are unless said
             if codec is not None and page.get(7, True):
-                source, body, stop = _decompress(codec, buf[body:stop], full - levels)
+                source, body, stop = _decompress(codec, buf[body:stop], full - levels, 8 * count)
         else:
             raise Unreadable(f"page type {kind}")
-        if count < 0 or stop - body != 8 * count:
+        if stop - body != 8 * count:
             raise Unreadable("values size")
         segments.append((source, body, count))
         left -= count
     return segments
 
 
-def _decompress(codec: Any, data: Any, size: int) -> tuple[Any, int, int]:
-    """``data`` decompressed into ``size`` bytes: (their memoryview, 0, size)."""
-    if size < 0:
+def _count(page: dict[int, Any], left: int) -> int:
+    """The values of a data page (its struct's field 1): at most the ``left`` to read."""
+    count = page.get(1)
+    if not isinstance(count, int) or not 0 <= count <= left:
+        raise Unreadable("values count")
+    return count
+
+
+def _decompress(codec: Any, data: Any, size: int, most: int) -> tuple[Any, int, int]:
+    """``data`` decompressed into ``size`` bytes, at ``most`` (a damaged header allocates
+    nothing larger): (their memoryview, 0, size)."""
+    if not 0 <= size <= most:
         raise Unreadable("decompressed size")
     found = codec.decompress(data, decompressed_size=size, asbytes=False)
     return memoryview(found).cast("B"), 0, size  # indexed as unsigned bytes
