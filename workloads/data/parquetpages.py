@@ -3,9 +3,9 @@ decoding: DOUBLE values, PLAIN-encoded, without nulls (required columns, or opti
 whose pages hold no null), uncompressed or compressed by a codec Arrow has (snappy, zstd,
 gzip, brotli). Such a column's values lie in the file, or in its decompressed pages, as
 the float64 they are, so reading them is one copy out of the page cache into a reused
-buffer (and a decompression); through Arrow the same block costs that, a new allocation
-and a decoding pass more (about 3x the time: ``bench/README.md``, "Reading the user's
-data").
+buffer (and a decompression); through Arrow the same block costs that, new allocations
+and a decoding pass more (twice the time on this project's machine: ``bench/README.md``,
+"Reading the user's data").
 
 :func:`read_columns` returns None for anything else (a dictionary, LZ4, another type, a
 null, a page it does not know, a header it cannot parse, a page that will not
