@@ -16,6 +16,7 @@ from scalecloud.workloads.data import parquetpages
 from scalecloud.workloads.data.blocks import BlockReader, plan
 from scalecloud.workloads.data.parquetpages import Unreadable, read_columns, thrift_struct
 from scalecloud.workloads.kmeans.readrows import ReadBlocks
+from test_readrows import assert_filled
 
 ROWS = 5000
 PLAIN = {"compression": "none", "use_dictionary": False}
@@ -157,14 +158,9 @@ def test_kmeans_reads_plain_pages_without_arrow_and_writes_the_same_rows(
     assert make.block_rows(2) == 1600
     x = np.full((1600, 4), np.nan)
     xt, norms = np.zeros((4, 1605), np.float32), np.zeros(1605, np.float32)
-    mean, m2, xx = make.fill(2, x, [(xt, norms, 5, 0, 11), (xt, norms, 5, 11, 1600)])
+    stats = make.fill(2, x, [(xt, norms, 5, 0, 11), (xt, norms, 5, 11, 1600)])
     assert not decoded
-    assert np.array_equal(x, expected)
-    assert np.array_equal(xt[:, 5:], expected.T.astype(np.float32))
-    assert np.allclose(norms[5:], np.sqrt((expected**2).sum(1)), rtol=1e-5)
-    assert mean == pytest.approx(expected.mean(0), rel=1e-12)
-    assert m2 == pytest.approx(((expected - expected.mean(0)) ** 2).sum(0), rel=1e-9)
-    assert xx == pytest.approx(float((expected**2).sum()), rel=1e-12)
+    assert_filled(expected, x, xt[:, 5:], norms[5:], stats)
     if compression == "none":  # page headers put the values at any byte: unaligned columns
         assert not all(c.flags.aligned for c in make.reader.columns(2))
 
@@ -190,6 +186,8 @@ def test_thrift_compact_structs_as_parquet_writes_them():
 
 
 def test_a_page_made_by_hand_and_headers_that_lie():
+    import pyarrow as pa
+
     header = bytes([
         0x15, 0x00, 0x15, 0x20, 0x15, 0x20,  # data page, 16 bytes (uncompressed and not)
         0x2C, 0x15, 0x04, 0x15, 0x00, 0x15, 0x06, 0x15, 0x06, 0x00,  # 2 values, PLAIN
@@ -201,6 +199,12 @@ def test_a_page_made_by_hand_and_headers_that_lie():
         parquetpages.chunk_values(page, 0, len(page), False, 1)
     with pytest.raises(Unreadable, match="page size"):  # a page beyond its chunk
         parquetpages.chunk_values(page, 0, len(page) - 1, False, 2)
+    # A compressed page claiming 2**30 bytes once decompressed, for 2 values: not allocated.
+    big = bytes([0x15, 0x00, 0x15, 0x80, 0x80, 0x80, 0x80, 0x08]) + header[4:]
+    with pytest.raises(Unreadable, match="decompressed size"):
+        parquetpages.chunk_values(
+            big + page[len(header) :], 0, len(big) + 16, False, 2, pa.Codec("snappy")
+        )
     # A list of 2**60 bools in 3 bytes: refused at once, not walked.
     with pytest.raises(Unreadable, match="list"):
         thrift_struct(bytes([0x19, 0xF1, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]), 0)

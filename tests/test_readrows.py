@@ -67,13 +67,20 @@ def test_fill_writes_the_rows_the_reader_returns_with_their_copy_and_statistics(
             np.zeros(size + 3, np.float32),
         )
         # Two pieces, the second at an offset: rows 0..7 and 7..size to columns 3.. of xt.
-        mean, m2, xx = make.fill(i, x, [(xt, norms, 3, 0, 7), (xt, norms, 3, 7, size)])
-        assert np.array_equal(x, expected)
-        assert np.array_equal(xt[:, 3:], expected.T.astype(np.float32))
-        assert np.allclose(norms[3:], np.sqrt((expected**2).sum(1)), rtol=1e-5)
-        assert mean == pytest.approx(expected.mean(0), rel=1e-12)
-        assert m2 == pytest.approx(((expected - expected.mean(0)) ** 2).sum(0), rel=1e-9)
-        assert xx == pytest.approx(float((expected**2).sum()), rel=1e-12)
+        stats = make.fill(i, x, [(xt, norms, 3, 0, 7), (xt, norms, 3, 7, size)])
+        assert_filled(expected, x, xt[:, 3:], norms[3:], stats)
+
+
+def assert_filled(expected: Any, x: Any, xt: Any, norms: Any, stats: Any) -> None:
+    """``fill`` wrote ``expected``'s rows into ``x``, their float32 copy into ``xt`` and
+    norms into ``norms``, and returned their (mean, m2, sum of squares) as ``stats``."""
+    mean, m2, xx = stats
+    assert np.array_equal(x, expected)
+    assert np.array_equal(xt, expected.T.astype(np.float32))
+    assert np.allclose(norms, np.sqrt((expected**2).sum(1)), rtol=1e-5)
+    assert mean == pytest.approx(expected.mean(0), rel=1e-12)
+    assert m2 == pytest.approx(((expected - expected.mean(0)) ** 2).sum(0), rel=1e-9)
+    assert xx == pytest.approx(float((expected**2).sum()), rel=1e-12)
 
 
 def test_without_numba_the_same_rows_and_statistics(mixed, monkeypatch):

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-DATA_PAGE, INDEX_PAGE, DICTIONARY_PAGE, DATA_PAGE_V2 = 0, 1, 2, 3
+DATA_PAGE, INDEX_PAGE, DATA_PAGE_V2 = 0, 1, 3  # a dictionary page (2) is not read here
 PLAIN, RLE = 0, 3
 # Parquet's codecs read here, as Arrow names them. LZ4 is left to Arrow: pyarrow's footer
 # does not tell raw LZ4 from Hadoop's framing of it.

@@ -27,10 +27,9 @@ def fill_columns(
     squares, which is finite exactly when the rows are (bar an overflow, which a caller
     checks again).
 
-    One pass (``blobs``' ``read_rows``), a tile of rows at a time, straight from the
-    columns where they lie (float64 ones as read, even unaligned; others converted
-    first): each column's slice of the tile summed while in cache, then written into the
-    tile's rows."""
+    One kernel (``blobs``' ``read_rows``) reads the columns where they lie (float64 ones
+    as read, even unaligned; others converted first): column by column their statistics
+    (vectorized) and float32 copy, then row by row the rows and their norms."""
     import numpy as np
     import scalecloud.workloads.kmeans.blobs as blobs
 
